@@ -1,0 +1,67 @@
+"""Every error cdr-rating raises on purpose, and the exit code each one maps to.
+
+The tree::
+
+    CdrRatingError                      root: anything the user can act on
+    ├── UsageError          exit 2      a bad option, value or combination of options
+    │   ├── ConfigError     exit 2      an invalid configuration, accounts or fees file
+    │   └── SheetError      exit 2      an invalid rate sheet (carries every problem found)
+    ├── InputError          exit 3      a CDR file that is missing or unreadable as a whole
+    └── LockHeldError       exit 75     another run holds the data directory's lock
+
+Rows that cannot be rated are not errors: they become reject rows with a reason code.
+Messages are one line each, name the file (and line and column where there is one) and
+say what to do about it.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """The process exit codes of the ``cdr-rating`` command (a contract)."""
+
+    OK = 0
+    UNEXPECTED = 1
+    USAGE = 2
+    INPUT = 3
+    REJECTS = 4
+    LOCKED = 75
+
+
+class CdrRatingError(Exception):
+    """Root of every error raised on purpose by cdr-rating."""
+
+    exit_code: ExitCode = ExitCode.UNEXPECTED
+
+
+class UsageError(CdrRatingError):
+    """A bad option, option value or combination of options."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(UsageError):
+    """An invalid configuration, accounts or fees file."""
+
+
+class SheetError(UsageError):
+    """A rate sheet failed validation; ``problems`` lists every finding, one line each."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        super().__init__(problems[0] + more)
+
+
+class InputError(CdrRatingError):
+    """A CDR input that is missing or cannot be read at all."""
+
+    exit_code = ExitCode.INPUT
+
+
+class LockHeldError(CdrRatingError):
+    """Another run holds the lock of the data directory."""
+
+    exit_code = ExitCode.LOCKED

@@ -1,0 +1,46 @@
+"""Reading small CSV tables (rate rows, accounts, fees) as text, with their line numbers.
+
+Everything is read as text so that validation, not the CSV reader, decides what a cell
+means and can say which line and column is wrong.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from cdr_rating.errors import CdrRatingError
+
+
+class TableReadError(CdrRatingError):
+    """A CSV table that cannot be read at all (missing, empty, malformed)."""
+
+
+def read_text_table(path: Path, separator: str = ",") -> pl.DataFrame:
+    """Every cell as stripped text, plus ``line``: the 1-based line number in the file.
+
+    The header is line 1, so the first data row is line 2.
+    """
+    if not path.is_file():
+        raise TableReadError(f"{path}: file not found")
+    try:
+        frame = pl.read_csv(
+            path,
+            separator=separator,
+            infer_schema=False,
+            encoding="utf8-lossy",
+            raise_if_empty=True,
+        )
+    except pl.exceptions.NoDataError as exc:
+        raise TableReadError(f"{path}: is empty; it needs a header line and rows") from exc
+    except (pl.exceptions.ComputeError, OSError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TableReadError(
+            f"{path}: cannot be read as CSV ({first_line}); check quoting and that every "
+            "row has as many cells as the header"
+        ) from exc
+    frame = frame.rename({name: name.strip().lower() for name in frame.columns})
+    return frame.with_columns(pl.col(pl.String).str.strip_chars()).with_row_index(
+        "line", offset=2
+    ).with_columns(pl.col("line").cast(pl.Int64))

@@ -1,0 +1,289 @@
+"""The vectorised engine agrees with the scalar reference on random sheets and calls.
+
+Sheets are random but valid (ARCHITECTURE.md section 4): disjoint band windows, no
+duplicate (prefix, band, from_s) in overlapping effective windows, every tiered rate
+has a from_s = 0 row. Calls cluster where rating is delicate: DST transitions, band
+boundaries, effective dates, holidays, sub-second starts and exact-half charges.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from harness import Call, rate_with_engine, rate_with_reference
+from reference import parse_bound, parse_hhmm
+from sheetfactory import ALL_DAYS, WEEKDAYS, WEEKEND, BandWindow, Cell, SheetSpec, write_sheet
+
+# Days where the wall clock jumps, per zone (2026), plus an ordinary working day.
+FOCUS_DATES = {
+    "UTC": [date(2026, 3, 29), date(2026, 10, 23)],
+    "Europe/Berlin": [date(2026, 3, 29), date(2026, 10, 25)],
+    "America/New_York": [date(2026, 3, 8), date(2026, 11, 1)],
+    "Australia/Lord_Howe": [date(2026, 4, 5), date(2026, 10, 4)],
+}
+TIMEZONES = sorted(FOCUS_DATES)
+BAND_NAMES = ("peak", "evening", "weekend")
+CLOCK_TIMES = ("00:00", "01:00", "01:30", "02:00", "02:30", "03:00", "07:00", "08:00")
+CLOCK_TIMES += ("12:00", "17:30", "18:00", "20:00", "23:30", "24:00")
+DAY_SETS = (ALL_DAYS, WEEKDAYS, WEEKEND, ("sat",), ("sun",), ("fri",), ("mon", "thu"))
+METHODS = ("half_up", "half_even", "up", "down")
+SPLIT_MAX_S = 3 * 3600
+
+
+@dataclass
+class GeneratedSheet:
+    """A sheet spec plus the instants worth calling at (boundaries of all kinds)."""
+
+    spec: SheetSpec
+    prefixes: list[str]
+    anchors: list[datetime]
+
+
+def focus_days(tz: str) -> list[date]:
+    """The focus dates of a zone and their neighbours."""
+    return [day + timedelta(days=delta) for day in FOCUS_DATES[tz] for delta in (-1, 0, 1)]
+
+
+def decimals_text(units: int, places: int) -> Decimal:
+    """``units * 10**-places`` as an exact Decimal."""
+    return Decimal(f"{units}e-{places}")
+
+
+@st.composite
+def money(draw: st.DrawFn, max_units: int = 2_000_000) -> Decimal:
+    """A non-negative decimal with up to 6 places, often ending in 5 (exact halves)."""
+    places = draw(st.integers(0, 6))
+    units = draw(st.integers(0, max_units // 10 ** max(0, 6 - places) + 10))
+    if draw(st.booleans()):
+        units = units - units % 10 + 5  # ...5 at the last place: halves when rounding
+    return decimals_text(units, places)
+
+
+def overlaps(a: BandWindow, b: BandWindow) -> bool:
+    """Whether two windows share a weekday and a minute."""
+    if not set(a.days) & set(b.days):
+        return False
+    a_from, a_to = parse_hhmm(a.start or "00:00"), parse_hhmm(a.end or "24:00")
+    b_from, b_to = parse_hhmm(b.start or "00:00"), parse_hhmm(b.end or "24:00")
+    return a_from < b_to and b_from < a_to
+
+
+@st.composite
+def band_window(draw: st.DrawFn) -> BandWindow:
+    """A window on a few days: the whole day, or a from < to pair of clock times."""
+    days = draw(st.sampled_from(DAY_SETS))
+    if draw(st.integers(0, 4)) == 0:
+        whole = draw(st.booleans())
+        return BandWindow(days, None if whole else "00:00", None if whole else "24:00")
+    quarter = st.integers(0, 96).map(lambda q: f"{q * 15 // 60:02d}:{q * 15 % 60:02d}")
+    start, end = draw(
+        st.lists(st.sampled_from(CLOCK_TIMES) | quarter, min_size=2, max_size=2, unique=True)
+    )
+    start, end = sorted((start, end), key=parse_hhmm)
+    return BandWindow(days, start, end)
+
+
+@st.composite
+def bands(draw: st.DrawFn) -> dict[str, list[BandWindow]]:
+    """0-3 bands of disjoint windows; a window overlapping earlier ones is dropped."""
+    names = draw(st.lists(st.sampled_from(BAND_NAMES), max_size=3, unique=True))
+    result: dict[str, list[BandWindow]] = {}
+    accepted: list[BandWindow] = []
+    for name in names:
+        for window in draw(st.lists(band_window(), min_size=1, max_size=2)):
+            if not any(overlaps(window, other) for other in accepted):
+                accepted.append(window)
+                result.setdefault(name, []).append(window)
+    return result
+
+
+@st.composite
+def prefixes(draw: st.DrawFn) -> list[str]:
+    """1-12 distinct prefixes, many nested in each other ("4", "49", "491", ...)."""
+    found: list[str] = []
+    for _ in range(draw(st.integers(1, 12))):
+        if found and draw(st.integers(0, 2)) > 0:
+            base = draw(st.sampled_from(found))
+            candidate = base + draw(st.sampled_from("0123456789"))
+        else:
+            candidate = draw(st.sampled_from(["1", "3", "4", "44", "49", "61", "7"]))
+        if candidate not in found and len(candidate) <= 7:
+            found.append(candidate)
+    return found
+
+
+@st.composite
+def bound(draw: st.DrawFn, tz: str) -> str:
+    """An effective bound: a date, a local datetime, or one with an explicit offset."""
+    day = draw(st.sampled_from(focus_days(tz)))
+    kind = draw(st.integers(0, 5))
+    if kind <= 2:
+        return day.isoformat()
+    # 04:00 and later: never a skipped or repeated local time in the zones used.
+    clock = f"{draw(st.integers(4, 23)):02d}:{draw(st.sampled_from([0, 30, 59])):02d}:00"
+    if kind <= 4:
+        return f"{day.isoformat()}T{clock}"
+    return f"{day.isoformat()}T{clock}+00:00"
+
+
+@st.composite
+def versions(draw: st.DrawFn, tz: str) -> list[tuple[str | None, str | None]]:
+    """Effective windows of one (prefix, band): one, or two disjoint ones."""
+    kind = draw(st.integers(0, 7))
+    if kind <= 3:
+        return [(None, None)]
+    zone = ZoneInfo(tz)
+    first, second = sorted(
+        draw(st.lists(bound(tz), min_size=2, max_size=2)), key=lambda b: parse_bound(b, zone)
+    )
+    if kind == 4:
+        return [(first, None)]  # not effective before `first`
+    if kind == 5:
+        return [(None, first)]  # withdrawn at `first`
+    if kind == 6 or parse_bound(first, zone) == parse_bound(second, zone):
+        return [(None, first), (first, None)]  # price change at `first`
+    return [(None, first), (second, None)]  # a gap in between
+
+
+@st.composite
+def tier_rows(draw: st.DrawFn) -> list[dict[str, Cell]]:
+    """The CSV cells of one rate: the a/b shorthand or 1-3 explicit tiers."""
+    connect_fee = draw(st.none() | money(max_units=2_000_000))
+    max_cost = draw(st.none() | st.none() | money(max_units=40_000_000))
+    units = st.none() | st.sampled_from([1, 60, 3600])
+    if draw(st.integers(0, 3)) == 0:
+        shorthand = f"{draw(st.integers(1, 60))}/{draw(st.integers(1, 60))}"
+        return [
+            {
+                "rate": draw(money()),
+                "unit_s": draw(units),
+                "increments": shorthand,
+                "connect_fee": connect_fee,
+                "max_cost": max_cost,
+            }
+        ]
+    starts = [0, *sorted(draw(st.sets(st.integers(1, 600), max_size=2)))]
+    rows: list[dict[str, Cell]] = []
+    for from_s in starts:
+        cells: dict[str, Cell] = {
+            "rate": draw(money()),
+            "unit_s": draw(units),
+            "increment_s": draw(st.none() | st.integers(1, 60)),
+            "from_s": from_s if from_s or draw(st.booleans()) else None,
+        }
+        if from_s == 0:
+            cells |= {"connect_fee": connect_fee, "max_cost": max_cost}
+        rows.append(cells)
+    return rows
+
+
+@st.composite
+def sheets(draw: st.DrawFn) -> GeneratedSheet:
+    """A random valid sheet and the instants where its rating changes."""
+    tz = draw(st.sampled_from(TIMEZONES))
+    zone = ZoneInfo(tz)
+    band_spec = draw(bands())
+    default_band = draw(st.sampled_from([None, "standard"]))
+    holidays = draw(st.lists(st.sampled_from(focus_days(tz)), max_size=2, unique=True))
+    row_bands = ["", *band_spec, default_band or "offpeak"]
+    holiday_band = draw(st.none() | st.sampled_from(row_bands[1:])) if holidays else None
+    prefix_list = draw(prefixes())
+    rows: list[dict[str, Cell]] = []
+    for prefix in prefix_list:
+        destination = f"Destination {prefix}"
+        for band in draw(st.lists(st.sampled_from(row_bands), min_size=1, unique=True)):
+            for effective_from, effective_to in draw(versions(tz)):
+                for cells in draw(tier_rows()):
+                    rows.append(
+                        {
+                            "prefix": prefix,
+                            "destination": destination,
+                            "band": band or None,
+                            "effective_from": effective_from,
+                            "effective_to": effective_to,
+                            **cells,
+                        }
+                    )
+    rows = draw(st.permutations(rows))
+    spec = SheetSpec(
+        rows=rows,
+        timezone=tz,
+        band_mode=draw(st.sampled_from([None, "start", "split"])),
+        grace_s=draw(st.none() | st.integers(0, 10)),
+        default_band=default_band,
+        holidays=[day.isoformat() for day in holidays],
+        holiday_band=holiday_band,
+        decimals=draw(st.integers(0, 6)),
+        method=draw(st.sampled_from(METHODS)),
+        bands=band_spec,
+        array_bands=frozenset(draw(st.sets(st.sampled_from(BAND_NAMES)))),
+    )
+    anchors = []
+    for day in focus_days(tz):
+        local_midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
+        for clock in {"00:00", "02:00", "02:30", "03:00"} | {
+            edge for windows in band_spec.values() for w in windows for edge in (w.start, w.end)
+        } - {None}:
+            minutes = parse_hhmm(clock)
+            for fold in (0, 1):
+                local = (local_midnight + timedelta(minutes=minutes)).replace(fold=fold)
+                anchors.append(local.astimezone(UTC))
+    for cells in rows:
+        for key in ("effective_from", "effective_to"):
+            if isinstance(cells[key], str):
+                anchors.append(parse_bound(cells[key], zone))
+    return GeneratedSheet(spec, prefix_list, sorted(set(anchors)))
+
+
+@st.composite
+def calls_for(draw: st.DrawFn, sheet: GeneratedSheet) -> list[Call]:
+    """1-12 calls near the sheet's anchors, to its prefixes and to unmatched numbers."""
+    split = sheet.spec.band_mode == "split"
+    calls = []
+    for index in range(draw(st.integers(1, 12))):
+        if draw(st.integers(0, 5)) == 0:
+            number = draw(st.text("0123456789", min_size=1, max_size=12))
+        else:
+            number = draw(st.sampled_from(sheet.prefixes)) + draw(st.text("0123456789", max_size=9))
+        anchor = draw(st.sampled_from(sheet.anchors))
+        offset_s = draw(st.integers(-90, 90) | st.integers(-4 * 3600, 4 * 3600))
+        micros = draw(st.sampled_from([0, 0, 500_000, 999_999]) | st.integers(0, 999_999))
+        start = anchor + timedelta(seconds=offset_s, microseconds=micros)
+        millis = draw(
+            st.sampled_from([0, 1, 999, 1000, 1001, 59_999, 60_000, 60_001])
+            | st.integers(0, 180_000)
+            | st.integers(0, (SPLIT_MAX_S if split else 4 * 3600) * 1000)
+        )
+        millis -= millis % draw(st.sampled_from([1, 10, 100, 1000]))  # 0-3 decimals
+        calls.append(Call(f"c{index}", number, start, Decimal(millis) / 1000))
+    return calls
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[GeneratedSheet, list[Call]]:
+    """A sheet and a batch of calls against it."""
+    sheet = draw(sheets())
+    return sheet, draw(calls_for(sheet))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases())
+def test_engine_matches_reference(case: tuple[GeneratedSheet, list[Call]]) -> None:
+    """Same rejects, and the same prefix, band, billable seconds and exact charge."""
+    sheet, calls = case
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_sheet(Path(tmp), sheet.spec)
+        expected = rate_with_reference(path, calls)
+        actual = rate_with_engine(path, calls)
+    for call in calls:
+        assert actual[call.call_id] == expected[call.call_id], (
+            f"{call}\n  engine:    {actual[call.call_id]}\n  reference: {expected[call.call_id]}"
+        )
