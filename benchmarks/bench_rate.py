@@ -250,6 +250,7 @@ class SizeResult:
     floors: list[Measurement]
     engine: Measurement
     rated_rows: int
+    startup: Measurement
 
     @property
     def floor(self) -> Measurement:
@@ -303,7 +304,8 @@ def bench_size(
     rated_rows = parquet_rows(engine_out)
     if not keep_outputs:
         engine_out.unlink()
-    return SizeResult(calls, floors, engine_measurement, rated_rows)
+    startup = measure("engine start-up", calls, [*engine, "--help"], runs)
+    return SizeResult(calls, floors, engine_measurement, rated_rows, startup)
 
 
 # ---------------------------------------------------------------------------------------
@@ -357,7 +359,8 @@ def results_section(results: list[SizeResult], runs: int, engine: list[str]) -> 
     notes = [
         f"- {result.calls:,} calls: engine wrote {result.rated_rows:,} rated rows "
         f"({result.calls - result.rated_rows:,} not in the output); "
-        f"engine / floor = **{result.ratio:.2f}x** (target <= 2x)"
+        f"engine / floor = **{result.ratio:.2f}x** (target <= 2x); "
+        f"engine start-up (`--help`) {result.startup.best_s:.2f} s"
         for result in results
     ]
     sizes = ", ".join(f"{result.calls:,}" for result in results)

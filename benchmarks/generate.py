@@ -434,23 +434,49 @@ def _u64(value: int) -> pl.Expr:
     return pl.lit(value, dtype=pl.UInt64)
 
 
-def uniform(counter: str, seed: int, stream: int) -> pl.Expr:
-    """A float in [0, 1) from the UInt64 column ``counter``: SplitMix64 of (counter, stream)."""
-    state = pl.col(counter) * _u64(0x9E3779B97F4A7C15) + _u64(_splitmix_constant(seed, stream))
-    state = (state ^ (state // _u64(1 << 30))) * _u64(0xBF58476D1CE4E5B9)
-    state = (state ^ (state // _u64(1 << 27))) * _u64(0x94D049BB133111EB)
-    state = state ^ (state // _u64(1 << 31))
-    return (state // _u64(1 << 11)).cast(pl.Float64) * (1.0 / (1 << 53))
+RANDOM_STREAMS = (
+    "slot",
+    "second",
+    "answered",
+    "normal_a",
+    "normal_b",
+    "long",
+    "no_rate",
+    "prefix",
+    "length",
+    "digits",
+    "account",
+    "format",
+)
 
 
-def _digits(counter: str, seed: int, stream: int, width: int) -> pl.Expr:
-    """``width`` random decimal digits as a string (width <= 15)."""
-    return (
-        (uniform(counter, seed, stream) * 10**width)
-        .floor()
-        .cast(pl.Int64)
-        .cast(pl.String)
-        .str.zfill(width)
+def with_uniforms(
+    frame: pl.LazyFrame, counter: str, seed: int, streams: tuple[str, ...] = RANDOM_STREAMS
+) -> pl.LazyFrame:
+    """Add one column ``u_<stream>`` per stream: a float in [0, 1).
+
+    Each is the SplitMix64 finaliser of (``counter``, seed, stream) on UInt64 columns
+    with wrapping arithmetic. The rounds are separate ``with_columns`` steps so that the
+    expression tree stays linear instead of doubling with every reference to the state.
+    """
+    state = {name: f"u_{name}" for name in streams}
+    frame = frame.with_columns(
+        (pl.col(counter) * _u64(0x9E3779B97F4A7C15) + _u64(_splitmix_constant(seed, stream))).alias(
+            column
+        )
+        for stream, column in enumerate(state.values())
+    )
+    for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        frame = frame.with_columns(
+            ((pl.col(column) ^ (pl.col(column) // _u64(1 << shift))) * _u64(multiplier)).alias(
+                column
+            )
+            for column in state.values()
+        )
+    return frame.with_columns(
+        ((pl.col(column) ^ (pl.col(column) // _u64(1 << 31))) // _u64(1 << 11)).cast(pl.Float64)
+        * (1.0 / (1 << 53))
+        for column in state.values()
     )
 
 
@@ -473,24 +499,7 @@ def build_cdrs(
     cumulative_prefixes = sheet.prefixes["weight"].cum_sum() / sheet.prefixes["weight"].sum()
 
     counter = "i"
-    u = {
-        name: uniform(counter, seed, stream)
-        for stream, name in enumerate(
-            (
-                "slot",
-                "second",
-                "answered",
-                "normal_a",
-                "normal_b",
-                "long",
-                "no_rate",
-                "prefix",
-                "length",
-                "account",
-                "format",
-            )
-        )
-    }
+    u = {name: pl.col(f"u_{name}") for name in RANDOM_STREAMS}
     slot = (
         pl.lit(cumulative_slots)
         .search_sorted(u["slot"], side="right")
@@ -519,56 +528,62 @@ def build_cdrs(
         .clip(upper_bound=len(prefixes) - 1)
     )
     prefix = (
-        pl.when(u["no_rate"] < NO_RATE_SHARE)
+        pl.when(pl.col("no_rate"))
         .then(pl.lit(NO_RATE_PREFIX))
-        .otherwise(pl.lit(prefixes).gather(prefix_index))
+        .otherwise(pl.lit(prefixes).gather(pl.col("prefix_index")))
     )
-    national_length = 10 + (u["length"] * 4).floor().cast(pl.Int64)
+    national_length = 10 + (pl.col("u_length") * 4).floor().cast(pl.Int64)
     suffix_length = pl.max_horizontal(
         pl.lit(3, dtype=pl.Int64), national_length - pl.col("prefix").str.len_chars()
     )
-    account_index = (u["account"].pow(2.5) * accounts).floor().cast(pl.Int64)
-    callee_digits = pl.col("prefix") + _digits(counter, seed, 100, 15).str.slice(0, suffix_length)
+    random_digits = (
+        (pl.col("u_digits") * 10**15).floor().cast(pl.Int64).cast(pl.String).str.zfill(15)
+    )
+    callee = pl.format(
+        "{}{}{}",
+        pl.when(pl.col("u_format") < 0.9).then(pl.lit("+")).otherwise(pl.lit("00")),
+        pl.col("prefix"),
+        random_digits.str.slice(0, suffix_length),
+    )
+    caller_digits = (pl.col("account_index") * 7919 + 1_234_567) % 9_000_000 + 1_000_000
 
+    # Sort the numeric columns by start first; the strings are built afterwards.
     return (
-        pl.LazyFrame()
-        .select(pl.int_range(0, calls, dtype=pl.UInt64).alias(counter))
-        .with_columns(
-            prefix.alias("prefix"),
-            local_start.alias("local_start"),
-            duration.alias("duration"),
-            account_index.alias("account_index"),
-            u["format"].alias("format"),
+        with_uniforms(
+            pl.LazyFrame().select(pl.int_range(0, calls, dtype=pl.UInt64).alias(counter)),
+            counter,
+            seed,
         )
         .select(
-            pl.format("A{}", pl.col("account_index").cast(pl.String).str.zfill(5)).alias("account"),
-            pl.format(
-                "+4930{}",
-                ((pl.col("account_index") * 7919 + 1_234_567) % 9_000_000 + 1_000_000).cast(
-                    pl.String
-                ),
-            ).alias("caller"),
-            pl.when(pl.col("format") < 0.9)
-            .then(pl.lit("+") + callee_digits)
-            .otherwise(pl.lit("00") + callee_digits)
-            .alias("callee"),
-            pl.col("local_start")
-            .dt.replace_time_zone(SHEET_TIMEZONE, ambiguous="earliest", non_existent="null")
+            local_start.dt.replace_time_zone(
+                SHEET_TIMEZONE, ambiguous="earliest", non_existent="null"
+            )
             .dt.convert_time_zone("UTC")
             .alias("start"),
+            duration.alias("duration"),
+            (u["no_rate"] < NO_RATE_SHARE).alias("no_rate"),
+            prefix_index.alias("prefix_index"),
+            (u["account"].pow(2.5) * accounts).floor().cast(pl.Int64).alias("account_index"),
+            u["length"],
+            u["digits"],
+            u["format"],
+        )
+        .sort("start", maintain_order=True)
+        .with_row_index("row")
+        .with_columns(prefix.alias("prefix"))
+        .select(
+            pl.format(f"bench{seed}-{{}}", pl.col("row").cast(pl.String).str.zfill(9)).alias(
+                "call_id"
+            ),
+            pl.format("A{}", pl.col("account_index").cast(pl.String).str.zfill(5)).alias("account"),
+            pl.format("+4930{}", caller_digits.cast(pl.String)).alias("caller"),
+            callee.alias("callee"),
+            pl.col("start"),
             pl.col("duration"),
             pl.when(pl.col("duration") > 0)
             .then(pl.lit("ANSWERED"))
             .otherwise(pl.lit("NO ANSWER"))
             .alias("disposition"),
-        )
-        .sort("start", maintain_order=True)
-        .with_row_index("row")
-        .select(
-            pl.format(f"bench{seed}-{{}}", pl.col("row").cast(pl.String).str.zfill(9)).alias(
-                "call_id"
-            ),
-            pl.exclude("row"),
         )
     )
 

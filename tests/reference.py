@@ -119,7 +119,7 @@ def _cell(row: dict[str, str | None], column: str) -> str:
     return (row.get(column) or "").strip()
 
 
-def _windows(spec: Any) -> list[Window]:
+def parse_band_windows(spec: Any) -> list[Window]:
     """A ``[bands.x]`` table or ``[[bands.x]]`` array of tables as windows."""
     tables = spec if isinstance(spec, list) else [spec]
     windows = []
@@ -173,7 +173,7 @@ class ReferenceSheet:
             holiday_band=doc.get("holiday_band", default_band),
             decimals=int(rounding.get("decimals", 4)),
             method=rounding.get("method", "half_up"),
-            bands={name: _windows(spec) for name, spec in doc.get("bands", {}).items()},
+            bands={name: parse_band_windows(spec) for name, spec in doc.get("bands", {}).items()},
             rates=_load_rates(toml_path.parent / doc["rates"], tz),
         )
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from harness import Call, rate_with_engine, rate_with_reference
-from reference import parse_bound, parse_hhmm
+from reference import ReferenceSheet, parse_band_windows, parse_bound, parse_hhmm
 from sheetfactory import ALL_DAYS, WEEKDAYS, WEEKEND, BandWindow, Cell, SheetSpec, write_sheet
 
 # Days where the wall clock jumps, per zone (2026), plus an ordinary working day.
@@ -40,11 +40,14 @@ SPLIT_MAX_S = 3 * 3600
 
 @dataclass
 class GeneratedSheet:
-    """A sheet spec plus the instants worth calling at (boundaries of all kinds)."""
+    """A sheet spec plus the instants worth calling at."""
 
     spec: SheetSpec
     prefixes: list[str]
+    band_changes: list[datetime]
+    """Where the wall-clock band changes on the focus days."""
     anchors: list[datetime]
+    """Local midnights, DST switch times and effective bounds."""
 
 
 def focus_days(tz: str) -> list[date]:
@@ -52,19 +55,29 @@ def focus_days(tz: str) -> list[date]:
     return [day + timedelta(days=delta) for day in FOCUS_DATES[tz] for delta in (-1, 0, 1)]
 
 
-def decimals_text(units: int, places: int) -> Decimal:
-    """``units * 10**-places`` as an exact Decimal."""
-    return Decimal(f"{units}e-{places}")
+def money(max_value: int) -> st.SearchStrategy[Decimal]:
+    """Decimals in ``[0, max_value]`` with 0-6 places, half of them ending in 5 (halves)."""
+
+    def make(places: int, units: int, ends_in_five: bool) -> Decimal:
+        if ends_in_five:
+            units = units - units % 10 + 5
+        return Decimal(f"{units}e-{places}")
+
+    return st.one_of(
+        [
+            st.builds(make, st.just(places), st.integers(0, max_value * 10**places), st.booleans())
+            for places in range(7)
+        ]
+    )
 
 
-@st.composite
-def money(draw: st.DrawFn, max_units: int = 2_000_000) -> Decimal:
-    """A non-negative decimal with up to 6 places, often ending in 5 (exact halves)."""
-    places = draw(st.integers(0, 6))
-    units = draw(st.integers(0, max_units // 10 ** max(0, 6 - places) + 10))
-    if draw(st.booleans()):
-        units = units - units % 10 + 5  # ...5 at the last place: halves when rounding
-    return decimals_text(units, places)
+# Built once: building strategies inside every draw dominates the run time otherwise.
+RATES = money(12)
+FEES = st.none() | money(2)
+CAPS = st.none() | st.none() | money(40)
+UNITS = st.none() | st.sampled_from([1, 60, 3600])
+INCREMENT_S = st.none() | st.integers(1, 60)
+TIER_STARTS = st.sets(st.integers(1, 600), max_size=2)
 
 
 def overlaps(a: BandWindow, b: BandWindow) -> bool:
@@ -95,6 +108,8 @@ def band_window(draw: st.DrawFn) -> BandWindow:
 def bands(draw: st.DrawFn) -> dict[str, list[BandWindow]]:
     """0-3 bands of disjoint windows; a window overlapping earlier ones is dropped."""
     names = draw(st.lists(st.sampled_from(BAND_NAMES), max_size=3, unique=True))
+    if draw(st.integers(0, 3)) > 0 and not names:
+        names = ["peak"]  # no bands at all only now and then
     result: dict[str, list[BandWindow]] = {}
     accepted: list[BandWindow] = []
     for name in names:
@@ -156,33 +171,70 @@ def versions(draw: st.DrawFn, tz: str) -> list[tuple[str | None, str | None]]:
 @st.composite
 def tier_rows(draw: st.DrawFn) -> list[dict[str, Cell]]:
     """The CSV cells of one rate: the a/b shorthand or 1-3 explicit tiers."""
-    connect_fee = draw(st.none() | money(max_units=2_000_000))
-    max_cost = draw(st.none() | st.none() | money(max_units=40_000_000))
-    units = st.none() | st.sampled_from([1, 60, 3600])
+    connect_fee = draw(FEES)
+    max_cost = draw(CAPS)
     if draw(st.integers(0, 3)) == 0:
         shorthand = f"{draw(st.integers(1, 60))}/{draw(st.integers(1, 60))}"
         return [
             {
-                "rate": draw(money()),
-                "unit_s": draw(units),
+                "rate": draw(RATES),
+                "unit_s": draw(UNITS),
                 "increments": shorthand,
                 "connect_fee": connect_fee,
                 "max_cost": max_cost,
             }
         ]
-    starts = [0, *sorted(draw(st.sets(st.integers(1, 600), max_size=2)))]
+    starts = [0, *sorted(draw(TIER_STARTS))]
     rows: list[dict[str, Cell]] = []
     for from_s in starts:
         cells: dict[str, Cell] = {
-            "rate": draw(money()),
-            "unit_s": draw(units),
-            "increment_s": draw(st.none() | st.integers(1, 60)),
+            "rate": draw(RATES),
+            "unit_s": draw(UNITS),
+            "increment_s": draw(INCREMENT_S),
             "from_s": from_s if from_s or draw(st.booleans()) else None,
         }
         if from_s == 0:
             cells |= {"connect_fee": connect_fee, "max_cost": max_cost}
         rows.append(cells)
     return rows
+
+
+def band_changes(spec: SheetSpec) -> list[datetime]:
+    """Instants on the focus days where the band changes, found by a 15-minute scan.
+
+    Every band edge is a multiple of 15 minutes in local time and every zone used has
+    offsets in whole half hours, so a 15-minute scan in UTC finds every change.
+    """
+    default_band = spec.default_band or "offpeak"
+    clock = ReferenceSheet(
+        sheet_id=spec.sheet_id,
+        tz=ZoneInfo(spec.timezone),
+        band_mode="start",
+        grace_s=0,
+        default_band=default_band,
+        holidays=frozenset(date.fromisoformat(day) for day in spec.holidays),
+        holiday_band=spec.holiday_band or default_band,
+        decimals=0,
+        method="down",
+        bands={
+            name: parse_band_windows(
+                [{"days": w.days, "from": w.start or "00:00", "to": w.end or "24:00"} for w in ws]
+            )
+            for name, ws in spec.bands.items()
+        },
+        rates=[],
+    )
+    step = timedelta(minutes=15)
+    changes = []
+    for day in focus_days(spec.timezone):
+        instant = datetime(day.year, day.month, day.day, tzinfo=UTC) - timedelta(hours=15)
+        previous = clock.band_at(instant - step)
+        for _ in range(4 * 30):
+            band = clock.band_at(instant)
+            if band != previous:
+                changes.append(instant)
+            previous, instant = band, instant + step
+    return sorted(set(changes))
 
 
 @st.composite
@@ -199,7 +251,7 @@ def sheets(draw: st.DrawFn) -> GeneratedSheet:
     rows: list[dict[str, Cell]] = []
     for prefix in prefix_list:
         destination = f"Destination {prefix}"
-        for band in draw(st.lists(st.sampled_from(row_bands), min_size=1, unique=True)):
+        for band in draw(st.lists(st.sampled_from(row_bands), min_size=1, max_size=3, unique=True)):
             for effective_from, effective_to in draw(versions(tz)):
                 for cells in draw(tier_rows()):
                     rows.append(
@@ -229,10 +281,7 @@ def sheets(draw: st.DrawFn) -> GeneratedSheet:
     anchors = []
     for day in focus_days(tz):
         local_midnight = datetime(day.year, day.month, day.day, tzinfo=zone)
-        for clock in {"00:00", "02:00", "02:30", "03:00"} | {
-            edge for windows in band_spec.values() for w in windows for edge in (w.start, w.end)
-        } - {None}:
-            minutes = parse_hhmm(clock)
+        for minutes in (0, 120, 150, 180):  # midnight and the usual DST switch times
             for fold in (0, 1):
                 local = (local_midnight + timedelta(minutes=minutes)).replace(fold=fold)
                 anchors.append(local.astimezone(UTC))
@@ -240,7 +289,7 @@ def sheets(draw: st.DrawFn) -> GeneratedSheet:
         for key in ("effective_from", "effective_to"):
             if isinstance(cells[key], str):
                 anchors.append(parse_bound(cells[key], zone))
-    return GeneratedSheet(spec, prefix_list, sorted(set(anchors)))
+    return GeneratedSheet(spec, prefix_list, band_changes(spec), sorted(set(anchors)))
 
 
 @st.composite
@@ -253,17 +302,24 @@ def calls_for(draw: st.DrawFn, sheet: GeneratedSheet) -> list[Call]:
             number = draw(st.text("0123456789", min_size=1, max_size=12))
         else:
             number = draw(st.sampled_from(sheet.prefixes)) + draw(st.text("0123456789", max_size=9))
-        anchor = draw(st.sampled_from(sheet.anchors))
-        offset_s = draw(st.integers(-90, 90) | st.integers(-4 * 3600, 4 * 3600))
+        seconds = draw(
+            st.sampled_from([0, 1, 5, 10, 30, 59, 60, 61, 119, 120, 3599, 3600])
+            | st.integers(0, 900)
+            | st.integers(0, SPLIT_MAX_S if split else 4 * 3600)
+        )
+        millis = draw(st.sampled_from([0, 1, 500, 999]) | st.integers(0, 999))
+        millis -= millis % draw(st.sampled_from([1, 10, 100, 1000]))  # 0-3 decimals
+        near_band_change = sheet.band_changes and draw(st.booleans())
+        anchor = draw(st.sampled_from(sheet.band_changes if near_band_change else sheet.anchors))
+        offset_s = draw(
+            st.integers(-90, 90)
+            | st.integers(-4 * 3600, 4 * 3600)
+            | st.integers(-seconds - 1, 0)  # starts before the anchor, often ends after it
+            | st.integers(-seconds - 1, 0)
+        )
         micros = draw(st.sampled_from([0, 0, 500_000, 999_999]) | st.integers(0, 999_999))
         start = anchor + timedelta(seconds=offset_s, microseconds=micros)
-        millis = draw(
-            st.sampled_from([0, 1, 999, 1000, 1001, 59_999, 60_000, 60_001])
-            | st.integers(0, 180_000)
-            | st.integers(0, (SPLIT_MAX_S if split else 4 * 3600) * 1000)
-        )
-        millis -= millis % draw(st.sampled_from([1, 10, 100, 1000]))  # 0-3 decimals
-        calls.append(Call(f"c{index}", number, start, Decimal(millis) / 1000))
+        calls.append(Call(f"c{index}", number, start, seconds + Decimal(millis) / 1000))
     return calls
 
 

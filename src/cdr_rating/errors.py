@@ -4,8 +4,8 @@ The tree::
 
     CdrRatingError                      root: anything the user can act on
     ├── UsageError          exit 2      a bad option, value or combination of options
-    │   ├── ConfigError     exit 2      an invalid configuration, accounts or fees file
-    │   └── SheetError      exit 2      an invalid rate sheet (carries every problem found)
+    │   └── ConfigError     exit 2      an invalid configuration, accounts or fees file
+    │       └── SheetError  exit 2      an invalid rate sheet
     ├── InputError          exit 3      a CDR file that is missing or unreadable as a whole
     └── LockHeldError       exit 75     another run holds the data directory's lock
 
@@ -43,16 +43,16 @@ class UsageError(CdrRatingError):
 
 
 class ConfigError(UsageError):
-    """An invalid configuration, accounts or fees file."""
+    """An invalid configuration, accounts or fees file; ``problems`` lists every finding."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else problems
+        more = f" (and {len(self.problems) - 1} more problems)" if len(self.problems) > 1 else ""
+        super().__init__(self.problems[0] + more)
 
 
-class SheetError(UsageError):
+class SheetError(ConfigError):
     """A rate sheet failed validation; ``problems`` lists every finding, one line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-        super().__init__(problems[0] + more)
 
 
 class InputError(CdrRatingError):

@@ -44,6 +44,8 @@ RATED_COLUMNS = (
     "currency",
 )
 REJECT_COLUMNS = ("call_id", "reason", "message")
+# Input columns the engine uses but does not show: ``duration_s`` replaces the first.
+INTERNAL_COLUMNS = ("duration_ms", "caller_number")
 
 
 def rate_calls(calls: pl.LazyFrame, plan: RatingPlan) -> tuple[pl.LazyFrame, pl.LazyFrame]:
@@ -78,7 +80,9 @@ def rate_calls(calls: pl.LazyFrame, plan: RatingPlan) -> tuple[pl.LazyFrame, pl.
     if plan.split_sheets:
         priced = _price_band_crossings(priced, plan, _span(calls))
     rated = _finish(priced, plan)
-    passthrough = [c for c in calls.collect_schema().names() if c not in RATED_COLUMNS]
+    passthrough = [
+        c for c in calls.collect_schema().names() if c not in (*RATED_COLUMNS, *INTERNAL_COLUMNS)
+    ]
     rated_columns = [c for c in RATED_COLUMNS if c in rated.collect_schema().names()]
     reject_columns = [
         *REJECT_COLUMNS,

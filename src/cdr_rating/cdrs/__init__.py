@@ -1,0 +1,26 @@
+"""CDR inputs: format readers, number normalisation, parsing and rejects."""
+
+from cdr_rating.cdrs.inputs import FORMATS, read_inputs
+from cdr_rating.cdrs.numbers import NumberRules
+from cdr_rating.cdrs.parse import (
+    InputOptions,
+    good_calls,
+    mark_duplicates,
+    parse_rejects,
+    prepare_calls,
+)
+from cdr_rating.cdrs.schema import CALL_SCHEMA, REJECT_SCHEMA, Reason
+
+__all__ = [
+    "CALL_SCHEMA",
+    "FORMATS",
+    "REJECT_SCHEMA",
+    "InputOptions",
+    "NumberRules",
+    "Reason",
+    "good_calls",
+    "mark_duplicates",
+    "parse_rejects",
+    "prepare_calls",
+    "read_inputs",
+]

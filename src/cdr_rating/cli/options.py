@@ -1,0 +1,83 @@
+"""Options shared by the commands that rate calls, and building a plan from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import typer
+
+from cdr_rating.accounts import load_accounts, load_sheets
+from cdr_rating.cdrs import FORMATS, InputOptions, NumberRules
+from cdr_rating.errors import UsageError
+from cdr_rating.rating import RatingPlan
+from cdr_rating.sheets import load_sheet
+
+Inputs = Annotated[list[Path], typer.Argument(help="CDR files (CSV or Parquet).", show_default=False)]
+SheetOption = Annotated[
+    Path | None, typer.Option("--sheet", help="One rate sheet (TOML) for every call.")
+]
+SheetsOption = Annotated[
+    Path | None, typer.Option("--sheets", help="Directory of rate sheets; needs --accounts.")
+]
+AccountsOption = Annotated[
+    Path | None, typer.Option("--accounts", help="accounts.csv: each account's sheet.")
+]
+FormatOption = Annotated[
+    str, typer.Option("--format", help=f"Input format: {'|'.join(FORMATS)}.")
+]
+InputTzOption = Annotated[
+    str, typer.Option("--input-tz", help="Timezone of CDR times written without an offset.")
+]
+InternationalOption = Annotated[
+    str, typer.Option("--international-prefix", help="Dialled international prefix to strip.")
+]
+TrunkOption = Annotated[
+    str | None,
+    typer.Option("--trunk-prefix", help="National trunk prefix (e.g. 0); needs --country-code."),
+]
+CountryOption = Annotated[
+    str | None,
+    typer.Option("--country-code", help="Country code that replaces the trunk prefix (e.g. 49)."),
+]
+
+
+def build_plan(
+    sheet: Path | None, sheets: Path | None, accounts: Path | None, numbers: NumberRules
+) -> RatingPlan:
+    """A plan from ``--sheet`` alone, or from ``--sheets`` with ``--accounts``."""
+    if sheet is not None and (sheets is not None or accounts is not None):
+        raise UsageError("use either --sheet, or --sheets with --accounts, not both")
+    if sheet is not None:
+        return RatingPlan.from_sheets([load_sheet(sheet)])
+    if sheets is None or accounts is None:
+        raise UsageError("pass --sheet SHEET.toml, or --sheets DIR together with --accounts FILE")
+    loaded = load_sheets(sheets)
+    return RatingPlan.from_sheets(loaded, accounts=load_accounts(accounts, loaded, numbers))
+
+
+def input_options(
+    input_tz: str, international_prefix: str, trunk_prefix: str | None, country_code: str | None
+) -> InputOptions:
+    try:
+        ZoneInfo(input_tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise UsageError(f"--input-tz {input_tz!r} is not an IANA timezone (e.g. Europe/Berlin)") from exc
+    if (trunk_prefix is None) != (country_code is None):
+        raise UsageError("--trunk-prefix and --country-code go together")
+    for name, value in (
+        ("--international-prefix", international_prefix),
+        ("--trunk-prefix", trunk_prefix),
+        ("--country-code", country_code),
+    ):
+        if value is not None and value != "" and not value.isdigit():
+            raise UsageError(f"{name} {value!r} must be digits")
+    return InputOptions(
+        input_tz=input_tz,
+        numbers=NumberRules(
+            international_prefix=international_prefix,
+            trunk_prefix=trunk_prefix,
+            country_code=country_code,
+        ),
+    )

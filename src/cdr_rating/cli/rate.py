@@ -1,0 +1,102 @@
+"""``cdr-rating rate`` and ``cdr-rating explain``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import polars as pl
+import typer
+
+from cdr_rating.cli.console import data_console, error_console
+from cdr_rating.cli.options import (
+    AccountsOption,
+    CountryOption,
+    FormatOption,
+    Inputs,
+    InternationalOption,
+    InputTzOption,
+    SheetOption,
+    SheetsOption,
+    TrunkOption,
+    build_plan,
+    input_options,
+)
+from cdr_rating.errors import ExitCode, UsageError
+from cdr_rating.explain import explain_call
+from cdr_rating.output import write_rated, write_rejects
+from cdr_rating.pipeline import RatingResult, rate_files
+
+
+def rate_command(
+    inputs: Inputs,
+    out: Annotated[Path, typer.Option("--out", help="Rated calls: .parquet or .csv.")],
+    sheet: SheetOption = None,
+    sheets: SheetsOption = None,
+    accounts: AccountsOption = None,
+    rejects: Annotated[
+        Path | None, typer.Option("--rejects", help="Rejected rows: .parquet or .csv.")
+    ] = None,
+    fmt: FormatOption = "auto",
+    input_tz: InputTzOption = "UTC",
+    international_prefix: InternationalOption = "00",
+    trunk_prefix: TrunkOption = None,
+    country_code: CountryOption = None,
+    fail_on_rejects: Annotated[
+        bool, typer.Option("--fail-on-rejects", help="Exit 4 when any row is rejected.")
+    ] = False,
+) -> None:
+    """Price every call in INPUT files; write rated calls and rejects."""
+    for target in (out, rejects):
+        if target is not None and target.suffix.lower() not in (".parquet", ".csv"):
+            raise UsageError(f"{target}: output must end in .parquet or .csv")
+    options = input_options(input_tz, international_prefix, trunk_prefix, country_code)
+    plan = build_plan(sheet, sheets, accounts, options.numbers)
+    result = rate_files(inputs, plan, fmt, options)
+    write_rated(result.rated, out, plan)
+    if rejects is not None:
+        write_rejects(result.rejects, rejects)
+    print_summary(result, rejects_written=rejects is not None)
+    if fail_on_rejects and result.rejects.height:
+        raise typer.Exit(ExitCode.REJECTS)
+
+
+def print_summary(result: RatingResult, *, rejects_written: bool) -> None:
+    """The reconciliation and totals, on stderr."""
+    rated, rejected = result.rated.height, result.rejects.height
+    error_console.print(f"read {result.read} = rated {rated} + rejected {rejected}")
+    if rejected:
+        reasons = (
+            result.rejects.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+        )
+        listed = ", ".join(f"{reason} {count}" for reason, count in reasons.rows())
+        hint = "" if rejects_written else " (pass --rejects FILE to keep them)"
+        error_console.print(f"rejected by reason: {listed}{hint}")
+    totals = (
+        result.rated.group_by("currency")
+        .agg(pl.len().alias("calls"), pl.col("billable_s").sum(), pl.col("charge").sum())
+        .sort("currency")
+    )
+    for currency, calls, billable, charge in totals.rows():
+        error_console.print(
+            f"total {currency} {charge} for {calls} calls, {billable} billable seconds"
+        )
+
+
+def explain_command(
+    call_id: Annotated[str, typer.Argument(help="The call_id to explain.", show_default=False)],
+    inputs: Inputs,
+    sheet: SheetOption = None,
+    sheets: SheetsOption = None,
+    accounts: AccountsOption = None,
+    fmt: FormatOption = "auto",
+    input_tz: InputTzOption = "UTC",
+    international_prefix: InternationalOption = "00",
+    trunk_prefix: TrunkOption = None,
+    country_code: CountryOption = None,
+) -> None:
+    """Show how one call was priced: number, prefix choice, band, tiers, fees, rounding."""
+    options = input_options(input_tz, international_prefix, trunk_prefix, country_code)
+    plan = build_plan(sheet, sheets, accounts, options.numbers)
+    result = rate_files(inputs, plan, fmt, options)
+    data_console.print(explain_call(call_id, result, plan), markup=False)
