@@ -46,6 +46,8 @@ DERIVED_FROM = {
     "duration_s": "duration",
     "billable_s": "duration",
     "number": "callee",
+    "caller_number": "caller",
+    "duration_ms": "duration",
     "prefix": "callee",
     "destination": "callee",
 }
@@ -126,16 +128,24 @@ def measure(name: str, calls: int, command: list[str], runs: int) -> Measurement
 # ---------------------------------------------------------------------------------------
 
 
-def floor_frame(calls: pl.LazyFrame, input_schema: pl.Schema, schema: pl.Schema) -> pl.LazyFrame:
+def floor_frame(
+    calls: pl.LazyFrame, input_schema: pl.Schema, schema: pl.Schema, input_name: str = ""
+) -> pl.LazyFrame:
     """A frame with ``schema`` and one row per input call, built by cheap column copies.
 
     Columns the input has are cast; the others are derived from a similar input column
     (so they have realistic cardinality for the Parquet encoder), falling back to a
-    value of the right type.
+    value of the right type. ``file`` and ``line`` (input provenance) are the input's
+    name and the row number.
     """
+    calls = calls.with_row_index("__line", offset=1)
     expressions = []
     for name, dtype in schema.items():
-        if name in input_schema:
+        if name == "file" and dtype == pl.String:
+            source = pl.lit(input_name)
+        elif name == "line" and dtype.is_integer():
+            source = pl.col("__line")
+        elif name in input_schema:
             source = pl.col(name)
         elif name in DERIVED_FROM and DERIVED_FROM[name] in input_schema:
             source = pl.col(DERIVED_FROM[name])
@@ -173,17 +183,15 @@ def _cast_like(source: pl.Expr, dtype: pl.DataType) -> pl.Expr:
 
 def floor_copy(input_path: Path, output_path: Path, schema_source: Path, mode: str) -> None:
     """Read ``input_path``, write ``output_path`` with the schema of ``schema_source``."""
-    schema = pl.read_parquet_schema(schema_source)
+    schema = pl.Schema(pl.read_parquet_schema(schema_source))
     if mode == "eager":
         calls = pl.read_parquet(input_path)
-        floor_frame(calls.lazy(), calls.schema, pl.Schema(schema)).collect().write_parquet(
-            output_path
-        )
+        frame = floor_frame(calls.lazy(), calls.schema, schema, str(input_path))
+        frame.collect().write_parquet(output_path)
     elif mode == "streaming":
         calls_lazy = pl.scan_parquet(input_path)
-        floor_frame(calls_lazy, calls_lazy.collect_schema(), pl.Schema(schema)).sink_parquet(
-            output_path
-        )
+        frame = floor_frame(calls_lazy, calls_lazy.collect_schema(), schema, str(input_path))
+        frame.sink_parquet(output_path)
     else:
         raise ValueError(f"unknown floor mode {mode!r}; use one of {FLOOR_MODES}")
 

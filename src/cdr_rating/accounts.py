@@ -140,14 +140,10 @@ def _effective_epoch(text: str, zone: ZoneInfo) -> tuple[int | None, str]:
 
 def _check_columns(frame: pl.DataFrame, path: Path) -> list[str]:
     bad_tax = frame.filter(
-        (pl.col("tax_rate") != "")
-        & (
-            ~pl.col("tax_rate").str.contains(r"^0?\.\d+$|^0$|^1$")
-        )
+        (pl.col("tax_rate") != "") & (~pl.col("tax_rate").str.contains(r"^0?\.\d+$|^0$|^1$"))
     )
     bad_itemised = frame.filter(
-        (pl.col("itemised") != "")
-        & ~pl.col("itemised").str.to_lowercase().is_in([*_TRUE, *_FALSE])
+        (pl.col("itemised") != "") & ~pl.col("itemised").str.to_lowercase().is_in([*_TRUE, *_FALSE])
     )
     return [
         f"{path}:{line}: column 'tax_rate': {value!r} is not a fraction between 0 and 1 "
@@ -159,9 +155,7 @@ def _check_columns(frame: pl.DataFrame, path: Path) -> list[str]:
     ]
 
 
-def _check_plan_history(
-    frame: pl.DataFrame, path: Path, sheets: dict[str, RateSheet]
-) -> list[str]:
+def _check_plan_history(frame: pl.DataFrame, path: Path, sheets: dict[str, RateSheet]) -> list[str]:
     repeated = frame.filter(
         pl.struct("account", "effective_from").is_duplicated() & (pl.col("account") != "")
     )

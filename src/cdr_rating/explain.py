@@ -100,15 +100,17 @@ def _explain_rated(call: dict[str, Any], plan: RatingPlan) -> str:
     connect_fee = Decimal(chosen.tiers[0]["connect_fee_nano"]) / NANO if billable else Decimal(0)
     max_cost = chosen.tiers[0]["max_cost_nano"]
     total = connect_fee + exact
-    lines.append(f"  connect fee {_plain(connect_fee)}; usage {_plain(exact)}; exact {_plain(total)}")
+    lines.append(
+        f"  connect fee {_plain(connect_fee)}; usage {_plain(exact)}; exact {_plain(total)}"
+    )
     if max_cost is not None:
         cap = Decimal(max_cost) / NANO
-        lines.append(
-            f"  cap {_plain(cap)}: " + ("applied" if total > cap else "not reached")
-        )
+        lines.append(f"  cap {_plain(cap)}: " + ("applied" if total > cap else "not reached"))
         total = min(total, cap)
     rounding = settings.rounding
-    rounded = total.quantize(Decimal(1).scaleb(-rounding.decimals), rounding=_ROUNDING[rounding.method])
+    rounded = total.quantize(
+        Decimal(1).scaleb(-rounding.decimals), rounding=_ROUNDING[rounding.method]
+    )
     lines.append(
         f"  rounded {rounding.method.value} to {rounding.decimals} decimals: "
         f"{rounded} {sheet.currency}"
@@ -127,7 +129,10 @@ def _explain_rated(call: dict[str, Any], plan: RatingPlan) -> str:
 
 def _candidate_rates(sheet: RateSheet, number: str) -> list[_Rate]:
     rows = sheet.rows.filter(pl.lit(number).str.starts_with(pl.col("prefix"))).sort(
-        pl.col("prefix").str.len_chars(), "band", "effective_from", "from_s",
+        pl.col("prefix").str.len_chars(),
+        "band",
+        "effective_from",
+        "from_s",
         descending=[True, False, False, False],
         nulls_last=False,
     )
@@ -193,7 +198,10 @@ def _tier_lines(
     starts = [tier["from_s"] for tier in rate.tiers] + [None]
     for index, tier in enumerate(rate.tiers):
         end = starts[index + 1]
-        used_ms = max(0, (duration_ms if end is None else min(duration_ms, end * 1000)) - tier["from_s"] * 1000)
+        used_ms = max(
+            0,
+            (duration_ms if end is None else min(duration_ms, end * 1000)) - tier["from_s"] * 1000,
+        )
         increment = tier["increment_s"]
         billed = -(-used_ms // (increment * 1000)) * increment
         price = Decimal(tier["rate_nano"]) / NANO

@@ -16,7 +16,7 @@ from enum import StrEnum
 import polars as pl
 
 RATE_DECIMALS = 9
-NANO = 10**RATE_DECIMALS
+NANO = 1_000_000_000  # 10**RATE_DECIMALS
 MAX_DECIMALS = 9
 INT128 = pl.Int128
 DECIMAL_PRECISION = 38
@@ -56,9 +56,7 @@ def nano_to_decimal(nano: int) -> Decimal:
     return (Decimal(nano) / NANO).normalize()
 
 
-def round_quotient(
-    numerator: pl.Expr, divisor: pl.Expr, method: pl.Expr
-) -> pl.Expr:
+def round_quotient(numerator: pl.Expr, divisor: pl.Expr, method: pl.Expr) -> pl.Expr:
     """``numerator / divisor`` rounded to an integer with the method named per row.
 
     Both operands are non-negative Int128; ``method`` holds ``RoundingMethod`` values.
@@ -70,9 +68,7 @@ def round_quotient(
     zero = pl.lit(0, INT128)
     half_up = pl.when(twice >= divisor).then(one).otherwise(zero)
     odd = (quotient % 2) == 1
-    half_even = (
-        pl.when((twice > divisor) | ((twice == divisor) & odd)).then(one).otherwise(zero)
-    )
+    half_even = pl.when((twice > divisor) | ((twice == divisor) & odd)).then(one).otherwise(zero)
     up = pl.when(remainder > 0).then(one).otherwise(zero)
     bump = (
         pl.when(method == RoundingMethod.HALF_UP.value)

@@ -27,7 +27,10 @@ def rated_for_csv(rated: pl.DataFrame, plan: RatingPlan) -> pl.DataFrame:
     return rated.with_columns(
         charge=charge.str.strip_suffix("."),
         start=pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ"),
-        duration_s=pl.col("duration_s").cast(pl.String).str.strip_chars_end("0").str.strip_suffix("."),
+        duration_s=pl.col("duration_s")
+        .cast(pl.String)
+        .str.strip_chars_end("0")
+        .str.strip_suffix("."),
     )
 
 

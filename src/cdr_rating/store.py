@@ -30,6 +30,6 @@ def write_frame(frame: pl.DataFrame, path: Path) -> None:
     if suffix == ".parquet":
         write_atomically(path, lambda target: frame.write_parquet(target, statistics=True))
     elif suffix == ".csv":
-        write_atomically(path, lambda target: frame.write_csv(target))
+        write_atomically(path, frame.write_csv)
     else:
         raise UsageError(f"{path}: output must end in .parquet or .csv")

@@ -41,6 +41,8 @@ def read_text_table(path: Path, separator: str = ",") -> pl.DataFrame:
             "row has as many cells as the header"
         ) from exc
     frame = frame.rename({name: name.strip().lower() for name in frame.columns})
-    return frame.with_columns(pl.col(pl.String).str.strip_chars()).with_row_index(
-        "line", offset=2
-    ).with_columns(pl.col("line").cast(pl.Int64))
+    return (
+        frame.with_columns(pl.col(pl.String).str.strip_chars())
+        .with_row_index("line", offset=2)
+        .with_columns(pl.col("line").cast(pl.Int64))
+    )

@@ -34,9 +34,13 @@ def parse_start(column: pl.Expr, dtype: pl.DataType, input_tz: str) -> pl.Expr:
     """ISO 8601 text (with offset or ``Z``; naive read in ``input_tz``) as UTC instants."""
     if isinstance(dtype, pl.Datetime):
         if dtype.time_zone is None:
-            column = column.dt.replace_time_zone(input_tz, ambiguous="earliest", non_existent="null")
+            column = column.dt.replace_time_zone(
+                input_tz, ambiguous="earliest", non_existent="null"
+            )
         return column.dt.convert_time_zone("UTC").dt.cast_time_unit("us")
-    text = column.cast(pl.String).str.strip_chars().str.replace(" ", "T").str.replace(r"Z$", "+00:00")
+    text = (
+        column.cast(pl.String).str.strip_chars().str.replace(" ", "T").str.replace(r"Z$", "+00:00")
+    )
     aware = text.str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%z", strict=False, time_zone="UTC", time_unit="us"
     )
@@ -144,8 +148,10 @@ def mark_duplicates(prepared: pl.LazyFrame) -> pl.LazyFrame:
 
 def good_calls(prepared: pl.LazyFrame) -> pl.LazyFrame:
     """The rows that parsed, in the canonical call schema."""
-    return prepared.filter(pl.col("_reason").is_null()).select(CALL_SCHEMA.names()).cast(
-        dict(CALL_SCHEMA)
+    return (
+        prepared.filter(pl.col("_reason").is_null())
+        .select(CALL_SCHEMA.names())
+        .cast(CALL_SCHEMA)
     )
 
 

@@ -19,7 +19,7 @@ def attach_raw(rejects: pl.DataFrame) -> pl.DataFrame:
         pieces.append(group.join(lookup, on="line", how="left"))
     if not pieces:
         return rejects.with_columns(raw=pl.lit(None, pl.String)).select(REJECT_SCHEMA.names())
-    return pl.concat(pieces).select(REJECT_SCHEMA.names()).cast(dict(REJECT_SCHEMA))
+    return pl.concat(pieces).select(REJECT_SCHEMA.names()).cast(REJECT_SCHEMA)
 
 
 def _csv_lines(path: Path, rejects: pl.DataFrame) -> pl.DataFrame:

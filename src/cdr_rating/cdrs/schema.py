@@ -21,18 +21,18 @@ RAW_COLUMNS = (
 # A parsed call, ready for rating.
 CALL_SCHEMA = pl.Schema(
     {
-        "call_id": pl.String,
-        "account": pl.String,
-        "caller": pl.String,
-        "callee": pl.String,
-        "number": pl.String,
-        "caller_number": pl.String,
+        "call_id": pl.String(),
+        "account": pl.String(),
+        "caller": pl.String(),
+        "callee": pl.String(),
+        "number": pl.String(),
+        "caller_number": pl.String(),
         "start": pl.Datetime("us", "UTC"),
-        "duration_ms": pl.Int64,
-        "disposition": pl.String,
-        "service": pl.String,
-        "file": pl.String,
-        "line": pl.Int64,
+        "duration_ms": pl.Int64(),
+        "disposition": pl.String(),
+        "service": pl.String(),
+        "file": pl.String(),
+        "line": pl.Int64(),
     }
 )
 

@@ -14,7 +14,9 @@ from cdr_rating.errors import UsageError
 from cdr_rating.rating import RatingPlan
 from cdr_rating.sheets import load_sheet
 
-Inputs = Annotated[list[Path], typer.Argument(help="CDR files (CSV or Parquet).", show_default=False)]
+Inputs = Annotated[
+    list[Path], typer.Argument(help="CDR files (CSV or Parquet).", show_default=False)
+]
 SheetOption = Annotated[
     Path | None, typer.Option("--sheet", help="One rate sheet (TOML) for every call.")
 ]
@@ -24,9 +26,7 @@ SheetsOption = Annotated[
 AccountsOption = Annotated[
     Path | None, typer.Option("--accounts", help="accounts.csv: each account's sheet.")
 ]
-FormatOption = Annotated[
-    str, typer.Option("--format", help=f"Input format: {'|'.join(FORMATS)}.")
-]
+FormatOption = Annotated[str, typer.Option("--format", help=f"Input format: {'|'.join(FORMATS)}.")]
 InputTzOption = Annotated[
     str, typer.Option("--input-tz", help="Timezone of CDR times written without an offset.")
 ]
@@ -63,7 +63,9 @@ def input_options(
     try:
         ZoneInfo(input_tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise UsageError(f"--input-tz {input_tz!r} is not an IANA timezone (e.g. Europe/Berlin)") from exc
+        raise UsageError(
+            f"--input-tz {input_tz!r} is not an IANA timezone (e.g. Europe/Berlin)"
+        ) from exc
     if (trunk_prefix is None) != (country_code is None):
         raise UsageError("--trunk-prefix and --country-code go together")
     for name, value in (

@@ -14,8 +14,8 @@ from cdr_rating.cli.options import (
     CountryOption,
     FormatOption,
     Inputs,
-    InternationalOption,
     InputTzOption,
+    InternationalOption,
     SheetOption,
     SheetsOption,
     TrunkOption,
@@ -67,7 +67,9 @@ def print_summary(result: RatingResult, *, rejects_written: bool) -> None:
     error_console.print(f"read {result.read} = rated {rated} + rejected {rejected}")
     if rejected:
         reasons = (
-            result.rejects.group_by("reason").len().sort(["len", "reason"], descending=[True, False])
+            result.rejects.group_by("reason")
+            .len()
+            .sort(["len", "reason"], descending=[True, False])
         )
         listed = ", ".join(f"{reason} {count}" for reason, count in reasons.rows())
         hint = "" if rejects_written else " (pass --rejects FILE to keep them)"

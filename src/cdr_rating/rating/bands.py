@@ -83,7 +83,8 @@ class BandCalendar:
                 in_zone = sheet_index.is_in(list(indices))
                 minute_of_week = pl.when(in_zone).then(zone_minute).otherwise(minute_of_week)
                 local_day = pl.when(in_zone).then(zone_day).otherwise(local_day)
-        assert minute_of_week is not None and local_day is not None
+        assert minute_of_week is not None
+        assert local_day is not None
         sheet = sheet_index.cast(pl.Int64)
         weekly = pl.lit(self.week).gather(sheet * MINUTES_PER_WEEK + minute_of_week)
         holiday_key = sheet * _HOLIDAY_SHEET_STRIDE + _DAY_OFFSET + local_day
@@ -101,7 +102,11 @@ class BandCalendar:
         )
 
     def timeline(
-        self, sheets: list[RateSheet], split_sheets: list[int], first: dt.datetime, last: dt.datetime
+        self,
+        sheets: list[RateSheet],
+        split_sheets: list[int],
+        first: dt.datetime,
+        last: dt.datetime,
     ) -> pl.DataFrame:
         """Band changes of the split-mode sheets between two UTC instants.
 
@@ -132,9 +137,9 @@ class BandCalendar:
                     for minute in (window.start_minute, window.end_minute % MINUTES_PER_DAY)
                 }
             )
-            local = pl.DataFrame(
-                {"day": pl.date_range(first_day, last_day, eager=True)}
-            ).join(pl.DataFrame({"minute": edges}, schema={"minute": pl.Int64}), how="cross")
+            local = pl.DataFrame({"day": pl.date_range(first_day, last_day, eager=True)}).join(
+                pl.DataFrame({"minute": edges}, schema={"minute": pl.Int64}), how="cross"
+            )
             wall = pl.col("day").cast(pl.Datetime("us")) + pl.duration(minutes=pl.col("minute"))
             readings = local.select(
                 earliest=wall.dt.replace_time_zone(
@@ -144,13 +149,18 @@ class BandCalendar:
                     settings.timezone, ambiguous="latest", non_existent="null"
                 ),
             )
-            candidates = pl.concat(
-                [
-                    readings.get_column("earliest").dt.convert_time_zone("UTC"),
-                    readings.get_column("latest").dt.convert_time_zone("UTC"),
-                    grid,
-                ]
-            ).drop_nulls().unique().sort()
+            candidates = (
+                pl.concat(
+                    [
+                        readings.get_column("earliest").dt.convert_time_zone("UTC"),
+                        readings.get_column("latest").dt.convert_time_zone("UTC"),
+                        grid,
+                    ]
+                )
+                .drop_nulls()
+                .unique()
+                .sort()
+            )
             frames.append(
                 pl.DataFrame({"instant": candidates})
                 .with_columns(sheet_index=pl.lit(index, pl.Int32))
@@ -163,4 +173,3 @@ class BandCalendar:
                 )
             )
         return pl.concat(frames).sort("sheet_index", "change")
-

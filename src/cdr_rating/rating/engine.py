@@ -64,9 +64,7 @@ def rate_calls(calls: pl.LazyFrame, plan: RatingPlan) -> tuple[pl.LazyFrame, pl.
         _start_s=pl.col("start").dt.epoch("s"),
         _band=plan.calendar.band_at(pl.col("start"), pl.col("_sheet")).cast(pl.Int32),
         _node=match_node(pl.col("number"), pl.col("_sheet"), plan.segments),
-    ).with_columns(
-        _rate=_rate_in_force(plan, pl.col("_node"), pl.col("_band"), pl.col("_start_s"))
-    )
+    ).with_columns(_rate=_rate_in_force(plan, pl.col("_node"), pl.col("_band"), pl.col("_start_s")))
     frame = frame.with_columns(
         _reason=pl.when(pl.col("_sheet").is_null())
         .then(pl.lit("unknown_account"))
@@ -137,9 +135,9 @@ def _rate_in_force(plan: RatingPlan, node: pl.Expr, band: pl.Expr, start_s: pl.E
     ) + (start_s + TIME_OFFSET)
     resolution = plan.resolution
     position = (
-        pl.lit(resolution.get_column("key")).search_sorted(key.fill_null(0), side="right").cast(
-            pl.Int64
-        )
+        pl.lit(resolution.get_column("key"))
+        .search_sorted(key.fill_null(0), side="right")
+        .cast(pl.Int64)
         - 1
     ).clip(lower_bound=0)
     return pl.when(node.is_not_null()).then(pl.lit(resolution.get_column("rate")).gather(position))
@@ -147,9 +145,7 @@ def _rate_in_force(plan: RatingPlan, node: pl.Expr, band: pl.Expr, start_s: pl.E
 
 def _tier(plan: RatingPlan, column: str, rate: pl.Expr, tier: int | pl.Expr) -> pl.Expr:
     """A tier's attribute for each row's rate (tiers past a rate's last one are inert)."""
-    return pl.lit(plan.tiers.get_column(column)).gather(
-        rate.cast(pl.Int64) * plan.max_tiers + tier
-    )
+    return pl.lit(plan.tiers.get_column(column)).gather(rate.cast(pl.Int64) * plan.max_tiers + tier)
 
 
 def _sheet_value(plan: RatingPlan, column: str) -> pl.Expr:
@@ -227,7 +223,9 @@ def _price_band_crossings(
     timeline = plan.calendar.timeline(
         list(plan.sheets), plan.split_sheets, first, last + dt.timedelta(days=2)
     ).with_columns(
-        key=pl.col("sheet_index").cast(pl.Int64) * (1 << TIME_BITS) + pl.col("change") + TIME_OFFSET,
+        key=pl.col("sheet_index").cast(pl.Int64) * (1 << TIME_BITS)
+        + pl.col("change")
+        + TIME_OFFSET,
         next_change=pl.col("change").shift(-1).over("sheet_index").fill_null(NEVER),
     )
     keys = pl.lit(timeline.get_column("key"))
@@ -300,10 +298,12 @@ def _finish(frame: pl.LazyFrame, plan: RatingPlan) -> pl.LazyFrame:
     scale = pl.lit(plan.common_unit * MICROS, INT128)
     max_cost = _rate_value(plan, "max_cost_nano", pl.col("_rate"))
     exact = pl.col("_connect_fee") * scale + pl.col("_usage")
-    capped = pl.when(max_cost.is_not_null()).then(
-        pl.min_horizontal(exact, max_cost.cast(INT128) * scale)
-    ).otherwise(exact)
-    max_decimals = int(plan.sheet_table.get_column("decimals").max() or 0)
+    capped = (
+        pl.when(max_cost.is_not_null())
+        .then(pl.min_horizontal(exact, max_cost.cast(INT128) * scale))
+        .otherwise(exact)
+    )
+    max_decimals = int(plan.sheet_table.select(pl.col("decimals").max()).item())
     decimals = _sheet_value(plan, "decimals")
     pow10 = pl.lit(pl.Series([10**power for power in range(20)], dtype=INT128))
     divisor = scale * pow10.gather(9 - decimals)

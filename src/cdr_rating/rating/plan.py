@@ -67,7 +67,10 @@ class RatingPlan:
 
         calendar = BandCalendar.build(sheets)
         rows = pl.concat(
-            [sheet.rows.with_columns(sheet_index=pl.lit(i, pl.Int32)) for i, sheet in enumerate(sheets)]
+            [
+                sheet.rows.with_columns(sheet_index=pl.lit(i, pl.Int32))
+                for i, sheet in enumerate(sheets)
+            ]
         )
         rates, tiers, max_tiers = _rates_and_tiers(rows, sheets)
         nodes = (
@@ -133,7 +136,7 @@ def _rates_and_tiers(
         .join(band_index, on=["sheet_index", "band"], how="left")
         .with_columns(pl.col("band_index").fill_null(-1))
     )
-    max_tiers = int(rates.get_column("tier_count").max() or 1)
+    max_tiers = int(rates.select(pl.col("tier_count").max()).item() or 1)
     tiers = (
         rows.join(rates.select([*rate_keys, "rate"]), on=rate_keys, nulls_equal=True)
         .sort("rate", "from_s")
@@ -141,7 +144,9 @@ def _rates_and_tiers(
     )
     slots = pl.DataFrame(
         {"slot": pl.int_range(0, rates.height * max_tiers, eager=True)}
-    ).with_columns(rate=(pl.col("slot") // max_tiers).cast(pl.Int32), tier=pl.col("slot") % max_tiers)
+    ).with_columns(
+        rate=(pl.col("slot") // max_tiers).cast(pl.Int32), tier=pl.col("slot") % max_tiers
+    )
     flat = (
         slots.join(tiers, on=["rate", "tier"], how="left")
         .sort("slot")

@@ -25,7 +25,7 @@ NO_NODE = -1
 def digits_key(digits: str) -> int:
     """The sort key of a digit string (used for sheet prefixes, at compile time)."""
     head = digits[:KEY_DIGITS]
-    return int(head) * 10 ** (KEY_DIGITS - len(head)) * 16 + len(head)
+    return int(head) * int(10 ** (KEY_DIGITS - len(head))) * 16 + len(head)
 
 
 def number_key(number: pl.Expr, sheet_index: pl.Expr) -> pl.Expr:
@@ -74,7 +74,7 @@ def prefix_segments(prefixes: pl.DataFrame) -> pl.DataFrame:
 
 def _interval_end(prefix: str) -> int:
     """The first key after every number that starts with ``prefix``."""
-    return (int(prefix) + 1) * 10 ** (KEY_DIGITS - len(prefix)) * 16
+    return (int(prefix) + 1) * int(10 ** (KEY_DIGITS - len(prefix))) * 16
 
 
 def match_node(number: pl.Expr, sheet_index: pl.Expr, segments: pl.DataFrame) -> pl.Expr:

@@ -103,9 +103,7 @@ def _decimal_checks(column: str, *, required: bool) -> list[pl.Expr]:
             pl.format("'{}' is negative; amounts must be 0 or more", value),
         ),
         _problem(
-            (value != "")
-            & ~value.str.starts_with("-")
-            & ~value.str.contains(r"^\d+(\.\d+)?$"),
+            (value != "") & ~value.str.starts_with("-") & ~value.str.contains(r"^\d+(\.\d+)?$"),
             column,
             pl.format(
                 "'{}' is not a decimal number; write it like 0.0125 "
@@ -154,12 +152,14 @@ def _typed_rows(raw: pl.DataFrame, rates_path: Path, settings: SheetSettings) ->
 
     effective = _parse_effective_bounds(frame, settings.timezone)
     frame = frame.with_columns(
-        effective_from_s=pl.col("effective_from").fill_null("").str.strip_chars().replace_strict(
-            effective.values, effective.epochs, default=None, return_dtype=pl.Int64
-        ),
-        effective_to_s=pl.col("effective_to").fill_null("").str.strip_chars().replace_strict(
-            effective.values, effective.epochs, default=None, return_dtype=pl.Int64
-        ),
+        effective_from_s=pl.col("effective_from")
+        .fill_null("")
+        .str.strip_chars()
+        .replace_strict(effective.values, effective.epochs, default=None, return_dtype=pl.Int64),
+        effective_to_s=pl.col("effective_to")
+        .fill_null("")
+        .str.strip_chars()
+        .replace_strict(effective.values, effective.epochs, default=None, return_dtype=pl.Int64),
     )
 
     bands = settings.band_names
@@ -179,7 +179,9 @@ def _typed_rows(raw: pl.DataFrame, rates_path: Path, settings: SheetSettings) ->
         _problem(
             (band != "") & ~band.is_in(bands),
             "band",
-            pl.format("unknown band '{}'; the sheet's bands are: {}", band, pl.lit(", ".join(bands))),
+            pl.format(
+                "unknown band '{}'; the sheet's bands are: {}", band, pl.lit(", ".join(bands))
+            ),
         ),
         *_decimal_checks("rate", required=True),
         *_decimal_checks("connect_fee", required=False),
@@ -204,7 +206,10 @@ def _typed_rows(raw: pl.DataFrame, rates_path: Path, settings: SheetSettings) ->
                 pl.format(
                     "'{}' is not a date (2026-10-15) or datetime (2026-10-15T08:00); {}",
                     _cell(column),
-                    pl.col(column).fill_null("").str.strip_chars().replace_strict(
+                    pl.col(column)
+                    .fill_null("")
+                    .str.strip_chars()
+                    .replace_strict(
                         effective.values, effective.reasons, default="", return_dtype=pl.String
                     ),
                 ),
@@ -251,7 +256,7 @@ def _typed_rows(raw: pl.DataFrame, rates_path: Path, settings: SheetSettings) ->
         raise SheetError(sorted(problems, key=_line_of))
     if rows.height == 0:
         raise SheetError([f"{rates_path}: has no rate rows; add at least one"])
-    return rows.select(RATE_ROWS_SCHEMA.names()).cast(dict(RATE_ROWS_SCHEMA))
+    return rows.select(RATE_ROWS_SCHEMA.names()).cast(RATE_ROWS_SCHEMA)
 
 
 def _line_of(problem: str) -> int:
@@ -265,9 +270,14 @@ def _whole_or(value: pl.Expr, default: int) -> pl.Expr:
 
 def _expand_increments(rows: pl.DataFrame) -> pl.DataFrame:
     """``increments = a/b`` becomes two tiers: from 0 by ``a``, and from ``a`` by ``b``."""
-    shorthand = rows.filter(pl.col("increments") != "").with_columns(
-        pl.col("increments").str.split_exact("/", 1).struct.rename_fields(["first", "then"])
-    ).unnest("increments").with_columns(pl.col("first", "then").cast(pl.Int64))
+    shorthand = (
+        rows.filter(pl.col("increments") != "")
+        .with_columns(
+            pl.col("increments").str.split_exact("/", 1).struct.rename_fields(["first", "then"])
+        )
+        .unnest("increments")
+        .with_columns(pl.col("first", "then").cast(pl.Int64))
+    )
     first_tier = shorthand.with_columns(from_s=pl.lit(0, pl.Int64), increment_s=pl.col("first"))
     later_tier = shorthand.with_columns(
         from_s=pl.col("first"),
@@ -277,17 +287,17 @@ def _expand_increments(rows: pl.DataFrame) -> pl.DataFrame:
     )
     plain = rows.filter(pl.col("increments") == "").drop("increments")
     columns = plain.columns
-    return pl.concat(
-        [plain, first_tier.select(columns), later_tier.select(columns)]
-    ).sort("line", "from_s")
+    return pl.concat([plain, first_tier.select(columns), later_tier.select(columns)]).sort(
+        "line", "from_s"
+    )
 
 
 def _format_cell_problems(problems: pl.DataFrame, rates_path: Path) -> list[str]:
     return [
         f"{rates_path}:{line}: column '{column}': {message}"
-        for line, column, message in problems.sort("line").select(
-            "line", "column", "message"
-        ).rows()
+        for line, column, message in problems.sort("line")
+        .select("line", "column", "message")
+        .rows()
     ]
 
 

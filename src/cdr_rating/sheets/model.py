@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cdr_rating.money import MAX_DECIMALS, RoundingMethod
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 MINUTES_PER_DAY = 24 * 60
 _CLOCK = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
 
@@ -41,9 +42,7 @@ class Rounding(Strict):
 class BandWindow(Strict):
     """One weekly window of a band: the listed days, from ``start`` up to ``end``."""
 
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
-        default_factory=lambda: list(WEEKDAYS)
-    )
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS))
     start: str = Field(default="00:00", alias="from")
     end: str = Field(default="24:00", alias="to")
 
@@ -69,8 +68,10 @@ class BandWindow(Strict):
     def minutes_of_week(self) -> list[tuple[int, int]]:
         """The window as [start, end) minute ranges counted from Monday 00:00."""
         return [
-            (WEEKDAYS.index(day) * MINUTES_PER_DAY + self.start_minute,
-             WEEKDAYS.index(day) * MINUTES_PER_DAY + self.end_minute)
+            (
+                WEEKDAYS.index(day) * MINUTES_PER_DAY + self.start_minute,
+                WEEKDAYS.index(day) * MINUTES_PER_DAY + self.end_minute,
+            )
             for day in self.days
         ]
 
