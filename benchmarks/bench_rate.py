@@ -341,7 +341,8 @@ def machine_description() -> str:
     return (
         f"{cores} cores ({cpu_model}), {memory}, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}, Polars {pl.__version__}, "
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
+        f"load average {os.getloadavg()[0]:.2f} at the end"
     )
 
 

@@ -338,7 +338,14 @@ def test_engine_matches_reference(case: tuple[GeneratedSheet, list[Call]]) -> No
     with tempfile.TemporaryDirectory() as tmp:
         path = write_sheet(Path(tmp), sheet.spec)
         expected = rate_with_reference(path, calls)
-        actual = rate_with_engine(path, calls)
+        try:
+            actual = rate_with_engine(path, calls)
+        except (
+            BaseException
+        ) as crash:  # a Polars panic is a BaseException: let Hypothesis shrink it
+            if isinstance(crash, KeyboardInterrupt | SystemExit):
+                raise
+            raise AssertionError(f"the engine crashed: {crash!r}") from crash
     for call in calls:
         assert actual[call.call_id] == expected[call.call_id], (
             f"{call}\n  engine:    {actual[call.call_id]}\n  reference: {expected[call.call_id]}"

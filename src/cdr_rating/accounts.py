@@ -98,12 +98,24 @@ def load_accounts(
     problems += _check_columns(frame, path)
     problems += _check_plan_history(frame, path, by_id)
     rules = numbers or NumberRules()
-    frame = frame.with_columns(
-        numbers=pl.col("numbers")
-        .str.split(" ")
-        .list.eval(rules.normalise(pl.element().filter(pl.element() != "")))
-        .list.drop_nulls(),
-        itemised=~pl.col("itemised").str.to_lowercase().is_in(_FALSE),
+    owned = (
+        rules.normalise(
+            frame.select("line", number=pl.col("numbers").str.split(" ")).explode("number").lazy(),
+            "number",
+            "digits",
+        )
+        .drop_nulls("digits")
+        .group_by("line")
+        .agg(numbers=pl.col("digits"))
+        .collect()
+    )
+    frame = (
+        frame.drop("numbers")
+        .join(owned, on="line", how="left")
+        .with_columns(
+            pl.col("numbers").fill_null([]),
+            itemised=~pl.col("itemised").str.to_lowercase().is_in(_FALSE),
+        )
     )
     problems += _check_numbers(frame, path)
     if problems:

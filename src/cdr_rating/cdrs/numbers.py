@@ -26,29 +26,47 @@ class NumberRules:
     country_code: str | None = None
     strip_prefixes: tuple[str, ...] = field(default_factory=tuple)
 
-    def normalise(self, dialled: pl.Expr) -> pl.Expr:
-        """Digits to match, or null where the number is unusable (see ``is_bad``)."""
-        text = dialled.fill_null("").str.replace_all(_PUNCTUATION, "")
+    def normalise(self, frame: pl.LazyFrame, source: str, target: str) -> pl.LazyFrame:
+        """Add ``target``: the digits of ``source`` to match, or null where unusable.
+
+        Each step is its own column so that the streaming engine evaluates the costly
+        regular expression once per row (a shared sub-expression would be re-run).
+        """
+        cleaned, digits = f"_{target}_cleaned", f"_{target}_digits"
+        text = pl.col(source).cast(pl.String).fill_null("").str.replace_all(_PUNCTUATION, "")
         for prefix in self.strip_prefixes:
             text = text.str.strip_prefix(prefix)
-        plus = text.str.starts_with("+")
-        digits = text.str.strip_prefix("+")
+        frame = frame.with_columns(text.alias(cleaned))
+        international = pl.col(cleaned).str.starts_with("+")
+        stripped = pl.col(cleaned).str.strip_prefix("+")
         if self.international_prefix:
-            digits = (
-                pl.when(~plus & digits.str.starts_with(self.international_prefix))
-                .then(digits.str.slice(len(self.international_prefix)))
-                .otherwise(digits)
+            dialled_prefix = pl.col(cleaned).str.starts_with(self.international_prefix)
+            international = international | dialled_prefix
+            stripped = (
+                pl.when(dialled_prefix)
+                .then(pl.col(cleaned).str.slice(len(self.international_prefix)))
+                .otherwise(stripped)
             )
-            is_international = plus | text.str.starts_with(self.international_prefix)
-        else:
-            is_international = plus
         if self.trunk_prefix and self.country_code:
-            digits = (
-                pl.when(~is_international & digits.str.starts_with(self.trunk_prefix))
-                .then(pl.lit(self.country_code) + digits.str.slice(len(self.trunk_prefix)))
-                .otherwise(digits)
+            stripped = (
+                pl.when(~international & pl.col(cleaned).str.starts_with(self.trunk_prefix))
+                .then(pl.lit(self.country_code) + pl.col(cleaned).str.slice(len(self.trunk_prefix)))
+                .otherwise(stripped)
             )
-        return pl.when(digits.str.contains(rf"^\d{{1,{MAX_NUMBER_DIGITS}}}$")).then(digits)
+        return (
+            frame.with_columns(stripped.alias(digits))
+            .with_columns(
+                pl.when(pl.col(digits).str.contains(rf"^\d{{1,{MAX_NUMBER_DIGITS}}}$"))
+                .then(pl.col(digits))
+                .alias(target)
+            )
+            .drop(cleaned, digits)
+        )
+
+    def normalise_list(self, numbers: list[str]) -> list[str | None]:
+        """The same rules on a short list (account numbers, one-off look-ups)."""
+        frame = pl.LazyFrame({"number": numbers}, schema={"number": pl.String})
+        return self.normalise(frame, "number", "digits").collect().get_column("digits").to_list()
 
     @staticmethod
     def problem(dialled: pl.Expr) -> pl.Expr:

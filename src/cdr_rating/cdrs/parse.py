@@ -74,13 +74,13 @@ def prepare_calls(raw: pl.LazyFrame, options: InputOptions) -> pl.LazyFrame:
     rules = options.numbers
     disposition = _text("disposition").str.to_uppercase()
     disposition = pl.when(disposition == "").then(pl.lit(ANSWERED)).otherwise(disposition)
-    frame = raw.with_columns(
+    frame = rules.normalise(raw, "callee", "number")
+    frame = rules.normalise(frame, "caller", "caller_number")
+    frame = frame.with_columns(
         call_id=_text("call_id"),
         account=pl.when(_text("account") != "").then(_text("account")),
         caller=_text("caller"),
         callee=_text("callee"),
-        number=rules.normalise(pl.col("callee")),
-        caller_number=rules.normalise(pl.col("caller")),
         _start=parse_start(pl.col("start"), schema["start"], options.input_tz),
         _duration_ms=parse_duration_ms(pl.col("duration"), schema["duration"]),
         disposition=disposition,
@@ -149,9 +149,7 @@ def mark_duplicates(prepared: pl.LazyFrame) -> pl.LazyFrame:
 def good_calls(prepared: pl.LazyFrame) -> pl.LazyFrame:
     """The rows that parsed, in the canonical call schema."""
     return (
-        prepared.filter(pl.col("_reason").is_null())
-        .select(CALL_SCHEMA.names())
-        .cast(CALL_SCHEMA)
+        prepared.filter(pl.col("_reason").is_null()).select(CALL_SCHEMA.names()).cast(CALL_SCHEMA)
     )
 
 

@@ -41,8 +41,8 @@ def prefix_segments(prefixes: pl.DataFrame) -> pl.DataFrame:
     """Disjoint key segments, each labelled with the innermost prefix node covering it.
 
     ``prefixes`` has columns ``sheet_index``, ``prefix`` and ``node`` (unique per row).
-    Returns ``start`` (sorted, Int64) and ``node`` (Int32, ``NO_NODE`` where no prefix
-    covers the segment). This runs once per sheet set over its prefixes, not over calls.
+    Returns ``start`` (sorted, Int64) and ``node`` (Int32, null where no prefix covers
+    the segment). This runs once per sheet set over its prefixes, not over calls.
     """
     intervals = sorted(
         (
@@ -66,10 +66,14 @@ def prefix_segments(prefixes: pl.DataFrame) -> pl.DataFrame:
         starts[start] = node
         open_intervals.append((end, node))
     close_until(1 << 62)
-    return pl.DataFrame(
-        {"start": list(starts), "node": list(starts.values())},
-        schema={"start": pl.Int64, "node": pl.Int32},
-    ).sort("start")
+    return (
+        pl.DataFrame(
+            {"start": list(starts), "node": list(starts.values())},
+            schema={"start": pl.Int64, "node": pl.Int32},
+        )
+        .with_columns(node=pl.when(pl.col("node") != NO_NODE).then(pl.col("node")))
+        .sort("start")
+    )
 
 
 def _interval_end(prefix: str) -> int:
@@ -85,5 +89,4 @@ def match_node(number: pl.Expr, sheet_index: pl.Expr, segments: pl.DataFrame) ->
         .cast(pl.Int64)
         - 1
     )
-    node = pl.lit(segments.get_column("node")).gather(position.clip(lower_bound=0))
-    return pl.when(node >= 0).then(node)
+    return pl.lit(segments.get_column("node")).gather(position.clip(lower_bound=0))
