@@ -295,13 +295,13 @@ CANADA_AREA_CODES = (
     "204 226 236 249 250 263 289 306 343 354 365 367 368 382 403 416 418 428 431 437 "
     "438 450 468 474 506 514 519 548 579 581 584 587 604 613 639 647 672 683 705 709 "
     "742 753 778 780 782 807 819 825 867 873 879 902 905"
-).split()
+)
 
 BRAZIL_AREA_CODES = (
     "11 12 13 14 15 16 17 18 19 21 22 24 27 28 31 32 33 34 35 37 38 41 42 43 44 45 46 "
     "47 48 49 51 53 54 55 61 62 63 64 65 66 67 68 69 71 73 74 75 77 79 81 82 83 84 85 "
     "86 87 88 89 91 92 93 94 95 96 97 98 99"
-).split()
+)
 
 # Mobile ranges (full prefixes, country code included).
 MOBILE: dict[str, str] = {
@@ -371,8 +371,7 @@ MOBILE: dict[str, str] = {
     "423": "4237",
     "43": "43650 43660 43664 43676 43677 43680 43681 43688 43699",
     "44": "447",
-    "45": "452 4530 4531 4540 4541 4542 4550 4551 4552 4553 4560 4561 4571 4581 4591 "
-    "4592 4593",
+    "45": "452 4530 4531 4540 4541 4542 4550 4551 4552 4553 4560 4561 4571 4581 4591 4592 4593",
     "46": "4670 4672 4673 4676 4679",
     "47": "474 479",
     "48": "4845 4850 4851 4853 4857 4860 4866 4869 4872 4873 4878 4879 4888",
@@ -387,7 +386,7 @@ MOBILE: dict[str, str] = {
     "51": "519",
     "53": "535",
     "54": "549",
-    "55": " ".join(f"55{area}9" for area in BRAZIL_AREA_CODES),
+    "55": " ".join(f"55{area}9" for area in BRAZIL_AREA_CODES.split()),
     "56": "569",
     "57": "573",
     "58": "58412 58414 58416 58424 58426",
@@ -538,7 +537,7 @@ def build() -> dict[str, tuple[str, str, str]]:
     countries = parse_table(COUNTRIES)
     for prefix, name, region in parse_table(SPECIAL):
         add(prefix, name, BASE_RATES[region][0], region)
-    for area in CANADA_AREA_CODES:
+    for area in CANADA_AREA_CODES.split():
         add(f"1{area}", "Canada", CANADA_RATE, "NA")
 
     for code, name, region in countries:
@@ -550,7 +549,7 @@ def build() -> dict[str, tuple[str, str, str]]:
         if not mobiles:
             continue
         if code == "55":
-            for area in BRAZIL_AREA_CODES:
+            for area in BRAZIL_AREA_CODES.split():
                 add(f"55{area}", f"{name} Fixed", fixed_base, region)
         else:
             for digit in FIXED_DIGITS.get(code, "23456789"):
@@ -574,9 +573,7 @@ def render(rows: dict[str, tuple[str, str, str]]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--check", action="store_true", help="fail if the committed CSV differs"
-    )
+    parser.add_argument("--check", action="store_true", help="fail if the committed CSV differs")
     args = parser.parse_args()
     text = render(build())
     if args.check:

@@ -6,6 +6,7 @@ means and can say which line and column is wrong.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import polars as pl
@@ -35,14 +36,25 @@ def read_text_table(path: Path, separator: str = ",") -> pl.DataFrame:
     except pl.exceptions.NoDataError as exc:
         raise TableReadError(f"{path}: is empty; it needs a header line and rows") from exc
     except (pl.exceptions.ComputeError, OSError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TableReadError(
-            f"{path}: cannot be read as CSV ({first_line}); check quoting and that every "
-            "row has as many cells as the header"
-        ) from exc
+        raise TableReadError(_locate_problem(path, separator, exc)) from exc
     frame = frame.rename({name: name.strip().lower() for name in frame.columns})
     return (
         frame.with_columns(pl.col(pl.String).str.strip_chars())
         .with_row_index("line", offset=2)
         .with_columns(pl.col("line").cast(pl.Int64))
     )
+
+
+def _locate_problem(path: Path, separator: str, exc: Exception) -> str:
+    """Find the line the CSV reader choked on (these tables are small)."""
+    with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+        reader = csv.reader(handle, delimiter=separator)
+        header = next(reader, [])
+        for row in reader:
+            if row and len(row) != len(header):
+                return (
+                    f"{path}:{reader.line_num}: has {len(row)} cells but the header has "
+                    f"{len(header)}; check quoting and separators"
+                )
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{path}: cannot be read as CSV ({detail}); check quoting and separators"

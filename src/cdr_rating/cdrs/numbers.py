@@ -9,6 +9,8 @@ import polars as pl
 MAX_NUMBER_DIGITS = 32
 # Spaces and the punctuation people and switches put in numbers: "+49 (30) 123-45.67/8".
 _PUNCTUATION = r"[\s\-\.\(\)/]"
+# "+49 (0)30 1234": the bracketed trunk zero is not dialled after a country code.
+_TRUNK_IN_BRACKETS = r"^\s*((?:\+|00)\d{1,3})[\s\-]*\(0\)"
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,13 @@ class NumberRules:
         regular expression once per row (a shared sub-expression would be re-run).
         """
         cleaned, digits = f"_{target}_cleaned", f"_{target}_digits"
-        text = pl.col(source).cast(pl.String).fill_null("").str.replace_all(_PUNCTUATION, "")
+        text = (
+            pl.col(source)
+            .cast(pl.String)
+            .fill_null("")
+            .str.replace(_TRUNK_IN_BRACKETS, "$1")
+            .str.replace_all(_PUNCTUATION, "")
+        )
         for prefix in self.strip_prefixes:
             text = text.str.strip_prefix(prefix)
         frame = frame.with_columns(text.alias(cleaned))

@@ -36,7 +36,9 @@ def main() -> None:
     except KeyboardInterrupt:
         error_console.print("cdr-rating: interrupted", markup=False)
         sys.exit(ExitCode.UNEXPECTED)
-    except Exception as exc:  # the last line of defence: never a traceback for users
+    except BaseException as exc:  # last line of defence (Polars panics are BaseException)
+        if isinstance(exc, SystemExit):
+            raise
         if os.environ.get("CDR_RATING_DEBUG"):
             raise
         error_console.print(

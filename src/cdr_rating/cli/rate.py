@@ -24,8 +24,10 @@ from cdr_rating.cli.options import (
 )
 from cdr_rating.errors import ExitCode, UsageError
 from cdr_rating.explain import explain_call
+from cdr_rating.money import format_amount
 from cdr_rating.output import write_rated, write_rejects
 from cdr_rating.pipeline import RatingResult, rate_files
+from cdr_rating.rating import RatingPlan
 
 
 def rate_command(
@@ -56,13 +58,13 @@ def rate_command(
     write_rated(result.rated, out, plan)
     if rejects is not None:
         write_rejects(result.rejects, rejects)
-    print_summary(result, rejects_written=rejects is not None)
+    print_summary(result, plan, rejects_written=rejects is not None)
     if fail_on_rejects and result.rejects.height:
         raise typer.Exit(ExitCode.REJECTS)
 
 
-def print_summary(result: RatingResult, *, rejects_written: bool) -> None:
-    """The reconciliation and totals, on stderr."""
+def print_summary(result: RatingResult, plan: RatingPlan, *, rejects_written: bool) -> None:
+    """The reconciliation and totals (in each currency's decimals), on stderr."""
     rated, rejected = result.rated.height, result.rejects.height
     error_console.print(f"read {result.read} = rated {rated} + rejected {rejected}")
     if rejected:
@@ -79,9 +81,11 @@ def print_summary(result: RatingResult, *, rejects_written: bool) -> None:
         .agg(pl.len().alias("calls"), pl.col("billable_s").sum(), pl.col("charge").sum())
         .sort("currency")
     )
+    decimals = dict(plan.sheet_table.group_by("currency").agg(pl.col("decimals").max()).rows())
     for currency, calls, billable, charge in totals.rows():
+        amount = format_amount(charge, decimals[currency])
         error_console.print(
-            f"total {currency} {charge} for {calls} calls, {billable} billable seconds"
+            f"total {currency} {amount} for {calls} calls, {billable} billable seconds"
         )
 
 

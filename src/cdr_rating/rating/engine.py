@@ -104,6 +104,7 @@ def _with_sheet(frame: pl.LazyFrame, plan: RatingPlan) -> pl.LazyFrame:
             plan.numbers.lazy().rename({"account": "_account_of_caller"}),
             on="caller_number",
             how="left",
+            maintain_order="left",
         ).with_columns(
             account=pl.when(pl.col("account").fill_null("") == "")
             .then(pl.col("_account_of_caller"))
@@ -111,7 +112,7 @@ def _with_sheet(frame: pl.LazyFrame, plan: RatingPlan) -> pl.LazyFrame:
         )
     plans = plan.accounts
     account_index = plans.select("account", "account_index").unique().lazy()
-    frame = frame.join(account_index, on="account", how="left")
+    frame = frame.join(account_index, on="account", how="left", maintain_order="left")
     key = (
         pl.col("account_index").cast(pl.Int64) * (1 << TIME_BITS)
         + pl.col("start").dt.epoch("s")
@@ -283,11 +284,12 @@ def _price_band_crossings(
                 pl.col("_start_s"),
             ).fill_null(pl.col("_rate"))
         )
+        .with_columns(_piece_usage=pl.sum_horizontal(*piece_amounts))
         .group_by("_row")
-        .agg(_split_usage=pl.sum_horizontal(*piece_amounts).sum())
+        .agg(_split_usage=pl.col("_piece_usage").sum())
     )
     return (
-        frame.join(pieces, on="_row", how="left")
+        frame.join(pieces, on="_row", how="left", maintain_order="left")
         .with_columns(_usage=pl.coalesce("_split_usage", "_usage"))
         .drop("_split_usage", "_first_segment", "_last_segment", "_crosses")
     )

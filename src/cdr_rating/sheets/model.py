@@ -103,8 +103,19 @@ class SheetSettings(Strict):
     holidays: list[dt.date] = Field(default_factory=list)
     holiday_band: str | None = None
     rounding: Rounding = Rounding()
-    bands: dict[str, BandWindow | list[BandWindow]] = Field(default_factory=dict)
+    bands: dict[str, list[BandWindow]] = Field(default_factory=dict)
     allowances: list[Allowance] = Field(default_factory=list)
+
+    @field_validator("bands", mode="before")
+    @classmethod
+    def _one_window_is_a_list(cls, bands: object) -> object:
+        """``[bands.x]`` (one window) and ``[[bands.x]]`` (several) mean the same."""
+        if isinstance(bands, dict):
+            return {
+                name: windows if isinstance(windows, list) else [windows]
+                for name, windows in bands.items()
+            }
+        return bands
 
     @field_validator("timezone")
     @classmethod
@@ -135,10 +146,7 @@ class SheetSettings(Strict):
         return self
 
     def band_windows(self) -> dict[str, list[BandWindow]]:
-        return {
-            name: windows if isinstance(windows, list) else [windows]
-            for name, windows in self.bands.items()
-        }
+        return self.bands
 
     @property
     def band_names(self) -> list[str]:

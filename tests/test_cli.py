@@ -1,0 +1,214 @@
+"""The command line contract: outputs, the reconciliation on stderr, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+SHEET = """\
+id = "split"
+currency = "EUR"
+timezone = "Europe/Berlin"
+rates = "split.csv"
+band_mode = "split"
+
+[rounding]
+decimals = 4
+method = "half_up"
+
+[bands.day]
+days = ["mon", "tue", "wed", "thu", "fri"]
+from = "00:00"
+to = "18:00"
+"""
+RATES = "prefix,destination,band,rate,unit_s,connect_fee\n1,USA,day,1,1,1\n1,USA,offpeak,0.5,1,\n"
+CDRS = (
+    "call_id,caller,callee,start,duration\n"
+    # Thursday 1 October 2026, 17:30 in Berlin: the contract's 2701 example.
+    "long,100,+1 555 0100,2026-10-01T17:30:00+02:00,3600\n"
+    "nomatch,100,+44 20,2026-10-01T17:30:00+02:00,60\n"
+)
+
+
+def run(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cdr_rating", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "split.toml").write_text(SHEET)
+    (tmp_path / "split.csv").write_text(RATES)
+    (tmp_path / "cdrs.csv").write_text(CDRS)
+    return tmp_path
+
+
+def test_rate_writes_csv_with_sheet_decimals(workdir: Path) -> None:
+    done = run(
+        "rate",
+        "cdrs.csv",
+        "--sheet",
+        "split.toml",
+        "--out",
+        "out.csv",
+        "--rejects",
+        "rej.csv",
+        cwd=workdir,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert "read 2 = rated 1 + rejected 1" in done.stderr
+    assert "total EUR 2701.0000 for 1 calls" in done.stderr
+    out = pl.read_csv(workdir / "out.csv", infer_schema=False)
+    assert out.columns[:14] == [
+        "call_id",
+        "account",
+        "caller",
+        "callee",
+        "number",
+        "start",
+        "duration_s",
+        "billable_s",
+        "sheet",
+        "prefix",
+        "destination",
+        "band",
+        "charge",
+        "currency",
+    ]
+    assert out.select("number", "start", "band", "charge").row(0) == (
+        "15550100",
+        "2026-10-01T15:30:00Z",
+        "day",
+        "2701.0000",
+    )
+    rejects = pl.read_csv(workdir / "rej.csv", infer_schema=False)
+    assert rejects.columns == ["file", "line", "call_id", "reason", "message", "raw"]
+    assert rejects.select("line", "reason").row(0) == ("3", "no_rate")
+
+
+def test_rate_writes_parquet_with_decimal_money(workdir: Path) -> None:
+    done = run("rate", "cdrs.csv", "--sheet", "split.toml", "--out", "out.parquet", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    out = pl.read_parquet(workdir / "out.parquet")
+    assert out.schema["charge"] == pl.Decimal(38, 4)
+    assert str(out.get_column("charge")[0]) == "2701.0000"
+
+
+def test_split_sheet_with_no_call_crossing_a_band(workdir: Path) -> None:
+    (workdir / "short.csv").write_text(
+        "call_id,caller,callee,start,duration\nshort,1,1555,2026-10-01T10:00:00Z,60\n"
+    )
+    done = run("rate", "short.csv", "--sheet", "split.toml", "--out", "out.csv", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "total EUR 61.0000 for 1 calls" in done.stderr
+
+
+def test_output_keeps_the_input_order(workdir: Path) -> None:
+    rows = "".join(
+        f"c{i},1,1555,2026-10-01T{10 + i % 10}:00:00+02:00,{60 * (i % 7)}\n" for i in range(40)
+    )
+    (workdir / "many.csv").write_text("call_id,caller,callee,start,duration\n" + rows)
+    done = run("rate", "many.csv", "--sheet", "split.toml", "--out", "out.csv", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    order = pl.read_csv(workdir / "out.csv").get_column("call_id").to_list()
+    assert order == [f"c{i}" for i in range(40)]
+
+
+def test_fail_on_rejects_exits_4_after_writing(workdir: Path) -> None:
+    done = run(
+        "rate",
+        "cdrs.csv",
+        "--sheet",
+        "split.toml",
+        "--out",
+        "out.csv",
+        "--fail-on-rejects",
+        cwd=workdir,
+    )
+    assert done.returncode == 4
+    assert (workdir / "out.csv").exists()
+
+
+def test_invalid_sheet_exits_2_with_one_line_per_problem(workdir: Path) -> None:
+    (workdir / "split.csv").write_text("prefix,band,rate\n1,night,-1\n")
+    done = run("rate", "cdrs.csv", "--sheet", "split.toml", "--out", "out.csv", cwd=workdir)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2
+    assert all(line.startswith("cdr-rating: error: ") and "split.csv:2" in line for line in lines)
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_input_exits_3(workdir: Path) -> None:
+    done = run("rate", "missing.csv", "--sheet", "split.toml", "--out", "out.csv", cwd=workdir)
+    assert done.returncode == 3
+    assert done.stderr.strip() == "cdr-rating: error: missing.csv: input file not found"
+
+
+def test_bad_option_exits_2(workdir: Path) -> None:
+    assert (
+        run("rate", "cdrs.csv", "--sheet", "split.toml", "--out", "out.txt", cwd=workdir).returncode
+        == 2
+    )
+    assert run("rate", "cdrs.csv", "--out", "out.csv", cwd=workdir).returncode == 2
+    assert (
+        run(
+            "rate",
+            "cdrs.csv",
+            "--sheet",
+            "split.toml",
+            "--out",
+            "o.csv",
+            "--input-tz",
+            "Mars/Base",
+            cwd=workdir,
+        ).returncode
+        == 2
+    )
+    assert run("rate", "--bogus", cwd=workdir).returncode == 2
+
+
+def test_explain_shows_the_arithmetic(workdir: Path) -> None:
+    done = run("explain", "long", "cdrs.csv", "--sheet", "split.toml", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert "normalised to 15550100" in text
+    assert "Thu 2026-10-01 17:30:00 CEST" in text
+    assert "band:     day" in text
+    assert "<- chosen" in text
+    assert "Charge: 2701.0000 EUR" in text
+    assert "crosses a band change" in text
+
+
+def test_explain_a_rejected_call(workdir: Path) -> None:
+    done = run("explain", "nomatch", "cdrs.csv", "--sheet", "split.toml", cwd=workdir)
+    assert done.returncode == 0
+    assert "reason:  no_rate" in done.stdout
+
+
+def test_explain_unknown_call_exits_2(workdir: Path) -> None:
+    done = run("explain", "ghost", "cdrs.csv", "--sheet", "split.toml", cwd=workdir)
+    assert done.returncode == 2
+    assert "call_id 'ghost' is not in the given input files" in done.stderr
+
+
+def test_sheet_check(workdir: Path) -> None:
+    good = run("sheet", "check", "split.toml", cwd=workdir)
+    assert good.returncode == 0
+    assert "split.toml: ok: sheet split (EUR), 2 tier rows" in good.stdout
+    (workdir / "bad.toml").write_text(SHEET.replace("split.csv", "bad.csv"))
+    (workdir / "bad.csv").write_text("prefix,rate\nx1,1\n")
+    bad = run("sheet", "check", "split.toml", "bad.toml", cwd=workdir)
+    assert bad.returncode == 2
+    assert "bad.csv:2: column 'prefix'" in bad.stderr
