@@ -189,6 +189,9 @@ def test_explain_shows_the_arithmetic(workdir: Path) -> None:
     assert "<- chosen" in text
     assert "Charge: 2701.0000 EUR" in text
     assert "crosses a band change" in text
+    assert "from Thu 17:30:00 band day, tier 1, prefix 1: 1800 s x 1 / 1 s = 1800" in text
+    assert "from Thu 18:00:00 band offpeak, tier 1, prefix 1: 1800 s x 0.5 / 1 s = 900" in text
+    assert "connect fee 1; usage 2700; exact 2701" in text
 
 
 def test_explain_a_rejected_call(workdir: Path) -> None:

@@ -21,6 +21,8 @@ from cdr_rating.pipeline import RatingResult
 from cdr_rating.rating import RatingPlan
 from cdr_rating.sheets import RateSheet
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROS = 1_000_000
 _ROUNDING = {
     RoundingMethod.HALF_UP: ROUND_HALF_UP,
     RoundingMethod.HALF_EVEN: ROUND_HALF_EVEN,
@@ -96,7 +98,21 @@ def _explain_rated(call: dict[str, Any], plan: RatingPlan) -> str:
             f"{_verdict(rate, chosen, call['band'], epoch)}"
         )
     lines += ["", f"Chosen: prefix {chosen.prefix} {chosen.destination!r}, tiers:"]
-    exact, billable = _tier_lines(chosen, call, settings.grace_s, lines)
+    billed = _tier_lines(chosen, call, settings.grace_s, lines)
+    exact = sum(
+        (
+            b * Decimal(t["rate_nano"]) / NANO / t["unit_s"]
+            for b, t in zip(billed, chosen.tiers, strict=True)
+        ),
+        Decimal(0),
+    )
+    billable = sum(billed)
+    if billable and settings.band_mode == "split":
+        pieces = _band_pieces(plan, sheet, call, rates, chosen, billed)
+        if pieces:
+            lines.append("The call crosses a band change (band_mode split); priced in pieces:")
+            lines += [text for text, _ in pieces]
+            exact = sum((amount for _, amount in pieces), Decimal(0))
     connect_fee = Decimal(chosen.tiers[0]["connect_fee_nano"]) / NANO if billable else Decimal(0)
     max_cost = chosen.tiers[0]["max_cost_nano"]
     total = connect_fee + exact
@@ -117,12 +133,7 @@ def _explain_rated(call: dict[str, Any], plan: RatingPlan) -> str:
     )
     engine = Decimal(call["charge"]).quantize(Decimal(1).scaleb(-rounding.decimals))
     lines.append(f"Charge: {engine} {sheet.currency} for {call['billable_s']} billable seconds")
-    if engine != rounded and settings.band_mode == "split":
-        lines.append(
-            "  The call crosses a band change (band_mode split): the seconds after it are "
-            "priced at the rate of their own band, so the charge differs from the above."
-        )
-    elif engine != rounded:
+    if engine != rounded:
         lines.append("  WARNING: the recomputation above disagrees with the charge; please report")
     return "\n".join(lines)
 
@@ -187,34 +198,96 @@ def _verdict(rate: _Rate, chosen: _Rate, band: str, epoch: int) -> str:
     return "shorter prefix"
 
 
-def _tier_lines(
-    rate: _Rate, call: dict[str, Any], grace_s: int, lines: list[str]
-) -> tuple[Decimal, int]:
+def _tier_lines(rate: _Rate, call: dict[str, Any], grace_s: int, lines: list[str]) -> list[int]:
+    """Billed seconds of each tier, with a line of arithmetic for each."""
     duration_ms = int(Decimal(call["duration_s"]) * 1000)
     if duration_ms <= grace_s * 1000:
         lines.append(f"  duration within the grace of {grace_s} s: nothing to bill")
-        return Decimal(0), 0
-    exact, billable = Decimal(0), 0
+        return [0 for _ in rate.tiers]
     starts = [tier["from_s"] for tier in rate.tiers] + [None]
+    billed_by_tier = []
     for index, tier in enumerate(rate.tiers):
         end = starts[index + 1]
-        used_ms = max(
-            0,
-            (duration_ms if end is None else min(duration_ms, end * 1000)) - tier["from_s"] * 1000,
-        )
+        reach = duration_ms if end is None else min(duration_ms, end * 1000)
+        used_ms = max(0, reach - tier["from_s"] * 1000)
         increment = tier["increment_s"]
         billed = -(-used_ms // (increment * 1000)) * increment
         price = Decimal(tier["rate_nano"]) / NANO
-        amount = billed * price / tier["unit_s"]
-        exact += amount
-        billable += billed
+        billed_by_tier.append(billed)
         lines.append(
             f"  from {tier['from_s']} s by {increment} s: used {Decimal(used_ms) / 1000} s, "
-            f"billed {billed} s x {_plain(price)} / {tier['unit_s']} s = {_plain(amount)}"
+            f"billed {billed} s x {_plain(price)} / {tier['unit_s']} s = "
+            f"{_plain(billed * price / tier['unit_s'])}"
         )
-    return exact, billable
+    return billed_by_tier
+
+
+def _band_pieces(
+    plan: RatingPlan,
+    sheet: RateSheet,
+    call: dict[str, Any],
+    rates: list[_Rate],
+    chosen: _Rate,
+    billed: list[int],
+) -> list[tuple[str, Decimal]]:
+    """The billed tiers laid out from the start and cut at band changes (docs/rating.md).
+
+    Empty when the call stays in one band.
+    """
+    start: dt.datetime = call["start"]
+    start_us = (start - _EPOCH) // dt.timedelta(microseconds=1)
+    end_us = start_us + sum(billed) * _MICROS
+    epoch = start_us // _MICROS
+    index = plan.sheet_index(sheet.id)
+    timeline = (
+        plan.calendar.timeline(
+            list(plan.sheets), [index], start, start + dt.timedelta(seconds=sum(billed))
+        )
+        .with_columns(until=pl.col("change").shift(-1))
+        .filter(
+            (pl.col("until").is_null() | (pl.col("until") * _MICROS > start_us))
+            & (pl.col("change") * _MICROS < end_us)
+        )
+    )
+    if timeline.height < 2:
+        return []  # one band throughout: the tiers above are the whole story
+    names = sheet.settings.band_names
+    tier_starts = [start_us + sum(billed[:k]) * _MICROS for k in range(len(billed))]
+    pieces = []
+    for change, band, until in timeline.select("change", "band", "until").rows():
+        band_name = names[band]
+        rate = _rate_for_band(rates, band_name, epoch) or chosen
+        for k, (offset, seconds) in enumerate(zip(tier_starts, billed, strict=True)):
+            piece_from = max(offset, change * _MICROS)
+            piece_to = min(offset + seconds * _MICROS, end_us if until is None else until * _MICROS)
+            if piece_to <= piece_from:
+                continue
+            tier = rate.tiers[min(k, len(rate.tiers) - 1)]
+            length = Decimal(piece_to - piece_from) / _MICROS
+            price = Decimal(tier["rate_nano"]) / NANO
+            amount = length * price / tier["unit_s"]
+            local = (_EPOCH + dt.timedelta(microseconds=piece_from)).astimezone(sheet.zone)
+            pieces.append(
+                (
+                    f"  from {local:%a %H:%M:%S} band {band_name}, tier {k + 1}, prefix "
+                    f"{rate.prefix}: {_plain(length)} s x {_plain(price)} / {tier['unit_s']} s"
+                    f" = {_plain(amount)}",
+                    amount,
+                )
+            )
+    return pieces
+
+
+def _rate_for_band(rates: list[_Rate], band: str, epoch: int) -> _Rate | None:
+    """The rate the engine would choose for this number in ``band`` (rules of rating.md)."""
+    usable = [r for r in rates if r.effective_at(epoch) and r.band in (band, "")]
+    usable.sort(key=lambda r: (len(r.prefix), r.band == band), reverse=True)
+    return usable[0] if usable else None
 
 
 def _plain(value: Decimal) -> str:
+    """A decimal without trailing zeros; a repeating one is cut at 12 places with '...'."""
+    if value != value.quantize(Decimal("1e-12")):
+        return f"{value.quantize(Decimal('1e-12')):f}..."
     text = f"{value:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
