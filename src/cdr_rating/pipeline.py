@@ -8,17 +8,11 @@ from pathlib import Path
 
 import polars as pl
 
-from cdr_rating.cdrs import (
-    InputOptions,
-    good_calls,
-    mark_duplicates,
-    parse_rejects,
-    prepare_calls,
-    read_inputs,
-)
+from cdr_rating.cdrs import InputOptions, mark_duplicates, parsed_calls, prepare_calls, read_inputs
 from cdr_rating.cdrs.raw_lines import attach_raw
 from cdr_rating.errors import CdrRatingError
-from cdr_rating.rating import RatingPlan, rate_calls
+from cdr_rating.rating import RatingPlan, rate_outcome, split_outcome
+from cdr_rating.rejects import with_messages
 
 
 @dataclass(frozen=True)
@@ -35,35 +29,33 @@ class RatingResult:
 
 def rate_lazy(
     paths: Sequence[Path], plan: RatingPlan, fmt: str = "auto", options: InputOptions | None = None
-) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
-    """The lazy pipeline: ``(rated, rejects, read)`` where ``read`` counts input rows."""
+) -> pl.LazyFrame:
+    """The lazy pipeline: every input row, rated or with a ``_reason`` (``rate_outcome``)."""
     options = options or InputOptions()
     prepared = mark_duplicates(
-        pl.concat([prepare_calls(raw, options) for raw in read_inputs(paths, fmt)])
+        pl.concat(
+            [
+                prepare_calls(raw, options, caller_numbers=plan.numbers is not None)
+                for raw in read_inputs(paths, fmt)
+            ]
+        )
     )
-    rated, rating_rejects = rate_calls(good_calls(prepared), plan)
-    rejects = pl.concat(
-        [
-            parse_rejects(prepared),
-            rating_rejects.select("file", "line", "call_id", "reason", "message"),
-        ]
-    )
-    return rated, rejects, prepared.select(read=pl.len())
+    return rate_outcome(parsed_calls(prepared), plan)
 
 
 def rate_files(
     paths: Sequence[Path], plan: RatingPlan, fmt: str = "auto", options: InputOptions | None = None
 ) -> RatingResult:
     """Rate every call in ``paths``; reject each row that cannot be rated, with a reason."""
-    rated, rejects, read = rate_lazy(paths, plan, fmt, options)
     try:
-        rated_frame, rejects_frame, read_frame = pl.collect_all([rated, rejects, read])
+        outcome = rate_lazy(paths, plan, fmt, options).collect()
     except pl.exceptions.ComputeError as exc:
         raise CdrRatingError(f"reading the input failed: {str(exc).splitlines()[0]}") from exc
+    rated, rejects = split_outcome(outcome)
     result = RatingResult(
-        rated=rated_frame,
-        rejects=attach_raw(rejects_frame.sort("file", "line", maintain_order=True)),
-        read=int(read_frame.item()),
+        rated=rated,
+        rejects=attach_raw(with_messages(rejects).sort("file", "line", maintain_order=True)),
+        read=outcome.height,
     )
     if not result.reconciles():
         raise CdrRatingError(

@@ -4,9 +4,8 @@ from cdr_rating.cdrs.inputs import FORMATS, read_inputs
 from cdr_rating.cdrs.numbers import NumberRules
 from cdr_rating.cdrs.parse import (
     InputOptions,
-    good_calls,
     mark_duplicates,
-    parse_rejects,
+    parsed_calls,
     prepare_calls,
 )
 from cdr_rating.cdrs.schema import CALL_SCHEMA, REJECT_SCHEMA, Reason
@@ -18,9 +17,8 @@ __all__ = [
     "InputOptions",
     "NumberRules",
     "Reason",
-    "good_calls",
     "mark_duplicates",
-    "parse_rejects",
+    "parsed_calls",
     "prepare_calls",
     "read_inputs",
 ]

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 import polars as pl
 
 MAX_NUMBER_DIGITS = 32
-# Spaces and the punctuation people and switches put in numbers: "+49 (30) 123-45.67/8".
-_PUNCTUATION = r"[\s\-\.\(\)/]"
-# "+49 (0)30 1234": the bracketed trunk zero is not dialled after a country code.
-_TRUNK_IN_BRACKETS = r"^\s*((?:\+|00)\d{1,3})[\s\-]*\(0\)"
+# What people and switches put between digits: "+49 (30) 123-45.67/8". "(0)" goes
+# first and whole: in "+49 (0)30 1234" the bracketed trunk zero is not dialled.
+_NOISE = ["(0)", " ", "\t", "-", ".", "(", ")", "/"]
 
 
 @dataclass(frozen=True)
@@ -39,8 +38,7 @@ class NumberRules:
             pl.col(source)
             .cast(pl.String)
             .fill_null("")
-            .str.replace(_TRUNK_IN_BRACKETS, "$1")
-            .str.replace_all(_PUNCTUATION, "")
+            .str.replace_many(_NOISE, [""] * len(_NOISE), leftmost=True)
         )
         for prefix in self.strip_prefixes:
             text = text.str.strip_prefix(prefix)
@@ -79,7 +77,7 @@ class NumberRules:
     @staticmethod
     def problem(dialled: pl.Expr) -> pl.Expr:
         """Why a number could not be normalised, for the reject message."""
-        text = dialled.fill_null("").str.replace_all(_PUNCTUATION, "")
+        text = dialled.fill_null("").str.replace_many(_NOISE, [""] * len(_NOISE), leftmost=True)
         return (
             pl.when(text == "")
             .then(pl.lit("the number is empty"))

@@ -68,17 +68,25 @@ def parse_duration_ms(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return pl.when(valid).then(whole * 1000 + millis + beyond)
 
 
-def prepare_calls(raw: pl.LazyFrame, options: InputOptions) -> pl.LazyFrame:
-    """Typed call columns plus ``_reason`` and ``_message`` (null for a good row)."""
+def prepare_calls(
+    raw: pl.LazyFrame, options: InputOptions, *, caller_numbers: bool = True
+) -> pl.LazyFrame:
+    """Typed call columns plus ``_reason`` (null for a good row).
+
+    ``caller_numbers``: also normalise callers (needed only to find accounts by caller).
+    """
     schema = raw.collect_schema()
     rules = options.numbers
     disposition = _text("disposition").str.to_uppercase()
     disposition = pl.when(disposition == "").then(pl.lit(ANSWERED)).otherwise(disposition)
     frame = rules.normalise(raw, "callee", "number")
-    frame = rules.normalise(frame, "caller", "caller_number")
+    if caller_numbers:
+        frame = rules.normalise(frame, "caller", "caller_number")
+    else:
+        frame = frame.with_columns(caller_number=pl.lit(None, pl.String))
+    frame = frame.with_columns(call_id=_text("call_id"), account=_text("account"))
     frame = frame.with_columns(
-        call_id=_text("call_id"),
-        account=pl.when(_text("account") != "").then(_text("account")),
+        account=pl.when(pl.col("account") != "").then(pl.col("account")),
         caller=_text("caller"),
         callee=_text("callee"),
         _start=parse_start(pl.col("start"), schema["start"], options.input_tz),
@@ -97,36 +105,20 @@ def prepare_calls(raw: pl.LazyFrame, options: InputOptions) -> pl.LazyFrame:
         .then(pl.lit(Reason.BAD_NUMBER.value))
     )
     frame = frame.with_columns(_reason=reason)
-    start_text = pl.col("start").cast(pl.String).fill_null("")
-    message = (
-        pl.when(pl.col("_reason") == Reason.PARSE_ERROR.value)
-        .then(pl.lit("call_id is empty; every CDR needs an identifier"))
-        .when(pl.col("_reason") == Reason.BAD_TIME.value)
-        .then(
-            pl.format(
-                "start '{}' is not a valid ISO 8601 time (e.g. 2026-10-01T09:15:03+02:00) "
-                "or does not exist in {}",
-                start_text,
-                pl.lit(options.input_tz),
-            )
-        )
-        .when(pl.col("_reason") == Reason.BAD_DURATION.value)
-        .then(
-            pl.format(
-                "duration '{}' is not a number of seconds >= 0 with at most {} digits",
-                pl.col("duration").cast(pl.String).fill_null(""),
-                pl.lit(MAX_DURATION_DIGITS),
-            )
-        )
-        .when(pl.col("_reason") == Reason.BAD_NUMBER.value)
-        .then(pl.format("callee '{}': {}", pl.col("callee"), rules.problem(pl.col("callee"))))
-    )
     answered = pl.col("disposition") == ANSWERED
     return frame.with_columns(
-        _message=message,
+        _start_text=_original_text("start", schema),
+        _duration_text=_original_text("duration", schema),
         start=pl.col("_start"),
         duration_ms=pl.when(answered).then(pl.col("_duration_ms")).otherwise(0),
     ).drop("_start", "_duration_ms")
+
+
+def _original_text(name: str, schema: pl.Schema) -> pl.Expr:
+    """The cell as it was, for reject messages: free for text, omitted for typed columns."""
+    if schema[name] == pl.String:
+        return pl.col(name)
+    return pl.lit(None, pl.String)
 
 
 def mark_duplicates(prepared: pl.LazyFrame) -> pl.LazyFrame:
@@ -137,28 +129,22 @@ def mark_duplicates(prepared: pl.LazyFrame) -> pl.LazyFrame:
     hide a good second one.
     """
     good = pl.col("_reason").is_null()
-    repeated = good & ~pl.when(good).then(pl.col("call_id")).is_first_distinct()
-    return prepared.with_columns(
+    # Hashes find candidates cheaply; only rows whose hash repeats are compared by
+    # their text, so a hash collision can never reject a call that is not a duplicate.
+    hashed = prepared.with_columns(_hash=pl.when(good).then(pl.col("call_id").hash()))
+    hashed = hashed.with_columns(_suspect=good & pl.col("_hash").is_duplicated())
+    repeated = (
+        pl.col("_suspect")
+        & ~pl.when(pl.col("_suspect")).then(pl.col("call_id")).is_first_distinct()
+    )
+    return hashed.with_columns(
         _reason=pl.when(repeated).then(pl.lit(Reason.DUPLICATE.value)).otherwise("_reason"),
-        _message=pl.when(repeated)
-        .then(pl.format("call_id '{}' was already seen earlier in this input", pl.col("call_id")))
-        .otherwise("_message"),
-    )
+    ).drop("_hash", "_suspect")
 
 
-def good_calls(prepared: pl.LazyFrame) -> pl.LazyFrame:
-    """The rows that parsed, in the canonical call schema."""
-    return (
-        prepared.filter(pl.col("_reason").is_null()).select(CALL_SCHEMA.names()).cast(CALL_SCHEMA)
-    )
-
-
-def parse_rejects(prepared: pl.LazyFrame) -> pl.LazyFrame:
-    """The rows that did not parse, with their reason and message."""
-    return prepared.filter(pl.col("_reason").is_not_null()).select(
-        "file",
-        pl.col("line").cast(pl.Int64),
-        pl.when(pl.col("call_id") != "").then(pl.col("call_id")).alias("call_id"),
-        reason=pl.col("_reason"),
-        message=pl.col("_message"),
+def parsed_calls(prepared: pl.LazyFrame) -> pl.LazyFrame:
+    """Every row in the canonical call schema, with ``_reason`` (null if good) and the
+    original start and duration text that reject messages quote."""
+    return prepared.select(*CALL_SCHEMA.names(), "_reason", "_start_text", "_duration_text").cast(
+        CALL_SCHEMA
     )

@@ -27,7 +27,7 @@ def _csv_lines(path: Path, rejects: pl.DataFrame) -> pl.DataFrame:
     return (
         pl.scan_lines(path, name="raw", row_index_name="line", row_index_offset=1)
         .with_columns(pl.col("line").cast(pl.Int64))
-        .filter(pl.col("line").is_in(wanted))
+        .filter(pl.col("line").is_in(wanted.implode()))
         .collect()
     )
 
@@ -38,7 +38,7 @@ def _parquet_rows(path: Path, rejects: pl.DataFrame) -> pl.DataFrame:
         pl.scan_parquet(path)
         .with_row_index("line", offset=1)
         .with_columns(pl.col("line").cast(pl.Int64))
-        .filter(pl.col("line").is_in(wanted))
+        .filter(pl.col("line").is_in(wanted.implode()))
         .collect()
     )
     return rows.select(

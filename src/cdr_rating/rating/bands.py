@@ -91,7 +91,7 @@ class BandCalendar:
         if self.holiday_keys.len() == 0:
             return weekly
         return (
-            pl.when(holiday_key.is_in(self.holiday_keys))
+            pl.when(holiday_key.is_in(self.holiday_keys.implode()))
             .then(pl.lit(self.holiday_band).gather(sheet))
             .otherwise(weekly)
         )

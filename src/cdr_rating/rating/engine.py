@@ -20,6 +20,7 @@ import polars as pl
 from cdr_rating.money import INT128, minor_units_to_decimal, round_quotient
 from cdr_rating.rating.plan import NEVER, TIME_BITS, TIME_OFFSET, RatingPlan
 from cdr_rating.rating.prefixes import match_node
+from cdr_rating.rejects import with_messages
 
 MICROS = 10**6
 MILLIS_PER_S = 1000
@@ -43,7 +44,9 @@ RATED_COLUMNS = (
     "charge",
     "currency",
 )
-REJECT_COLUMNS = ("call_id", "reason", "message")
+REJECT_COLUMNS = ("file", "line", "call_id", "reason", "message")
+# What reject messages quote, carried on reject rows until the message is written.
+MESSAGE_FIELDS = ("callee", "number", "account", "sheet", "_start_text", "_duration_text")
 # Input columns the engine uses but does not show: ``duration_s`` replaces the first.
 INTERNAL_COLUMNS = ("duration_ms", "caller_number")
 
@@ -56,40 +59,79 @@ def rate_calls(calls: pl.LazyFrame, plan: RatingPlan) -> tuple[pl.LazyFrame, pl.
     for calls without one, ``caller_number`` (the normalised caller). Other columns
     (``caller``, ``callee``, ``disposition``, ``file``, ``line``...) pass through.
 
-    Collect both results together (``pl.collect_all``) so the work is done once.
+    Both results derive from ``rate_outcome``; to do the work once, collect that and
+    split it with ``split_outcome`` (as ``cdr_rating.pipeline`` does).
     """
+    outcome = rate_outcome(calls, plan)
+    rejects = outcome.filter(pl.col("_reason").is_not_null()).select(reject_columns(outcome))
+    return (
+        outcome.filter(pl.col("_reason").is_null()).select(rated_columns(outcome)),
+        with_messages(rejects).select(*REJECT_COLUMNS),
+    )
+
+
+def rate_outcome(calls: pl.LazyFrame, plan: RatingPlan) -> pl.LazyFrame:
+    """Every row of ``calls``, priced where it can be, with ``_reason`` (null: rated).
+
+    Rows that arrive with a ``_reason`` (rejected while parsing) keep it; they flow
+    through the same expressions as nulls, so the input is read and computed once.
+    """
+    names = calls.collect_schema().names()
     frame = calls.with_row_index("_row")
+    if "_reason" not in names:
+        frame = frame.with_columns(_reason=pl.lit(None, pl.String))
     frame = _with_sheet(frame, plan)
     frame = frame.with_columns(
         _start_s=pl.col("start").dt.epoch("s"),
         _band=plan.calendar.band_at(pl.col("start"), pl.col("_sheet")).cast(pl.Int32),
         _node=match_node(pl.col("number"), pl.col("_sheet"), plan.segments),
     ).with_columns(_rate=_rate_in_force(plan, pl.col("_node"), pl.col("_band"), pl.col("_start_s")))
+    parsed = pl.col("_reason").is_null()
     frame = frame.with_columns(
-        _reason=pl.when(pl.col("_sheet").is_null())
+        _reason=pl.when(~parsed)
+        .then(pl.col("_reason"))
+        .when(pl.col("_sheet").is_null())
         .then(pl.lit("unknown_account"))
         .when(pl.col("_rate").is_null())
         .then(pl.lit("no_rate"))
     )
-    rejects = frame.filter(pl.col("_reason").is_not_null()).with_columns(
-        reason=pl.col("_reason"), message=_reject_message(plan)
-    )
-    priced = _price(frame.filter(pl.col("_reason").is_null()), plan)
+    priced = _price(frame, plan)
     if plan.split_sheets:
         priced = _price_band_crossings(priced, plan, _span(calls))
-    rated = _finish(priced, plan)
-    passthrough = [
-        c for c in calls.collect_schema().names() if c not in (*RATED_COLUMNS, *INTERNAL_COLUMNS)
+    return _finish(priced, plan)
+
+
+def rated_columns(outcome: pl.LazyFrame | pl.DataFrame) -> list[str]:
+    """The columns of a rated call: ``RATED_COLUMNS``, then the input's own columns."""
+    names = outcome.collect_schema().names()
+    shown = [c for c in RATED_COLUMNS if c in names]
+    return shown + [
+        c for c in names if c not in shown and c not in INTERNAL_COLUMNS and not c.startswith("_")
     ]
-    rated_columns = [c for c in RATED_COLUMNS if c in rated.collect_schema().names()]
-    reject_columns = [
-        *REJECT_COLUMNS,
-        *(c for c in calls.collect_schema().names() if c not in REJECT_COLUMNS),
+
+
+def reject_columns(outcome: pl.LazyFrame | pl.DataFrame) -> list[pl.Expr]:
+    """The columns of a reject row: where it came from, why, and what messages quote."""
+    names = outcome.collect_schema().names()
+
+    def column(name: str, dtype: pl.DataType) -> pl.Expr:
+        return pl.col(name) if name in names else pl.lit(None, dtype).alias(name)
+
+    return [
+        column("file", pl.String()),
+        column("line", pl.Int64()),
+        pl.when(pl.col("call_id") != "").then(pl.col("call_id")).alias("call_id"),
+        pl.col("_reason").alias("reason"),
+        *(column(name, pl.String()) for name in MESSAGE_FIELDS),
+        pl.col("start"),
     ]
-    return (
-        rated.select(*rated_columns, *(c for c in passthrough if c not in rated_columns)),
-        rejects.select(reject_columns),
-    )
+
+
+def split_outcome(outcome: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """A collected outcome as ``(rated, rejects)``."""
+    rated = outcome.filter(pl.col("_reason").is_null()).select(rated_columns(outcome))
+    rejects = outcome.filter(pl.col("_reason").is_not_null()).select(reject_columns(outcome))
+    return rated, rejects
 
 
 def _with_sheet(frame: pl.LazyFrame, plan: RatingPlan) -> pl.LazyFrame:
@@ -321,27 +363,11 @@ def _finish(frame: pl.LazyFrame, plan: RatingPlan) -> pl.LazyFrame:
     )
 
 
-def _reject_message(plan: RatingPlan) -> pl.Expr:
-    sheet = _sheet_value(plan, "sheet")
-    when = pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return (
-        pl.when(pl.col("_reason") == "unknown_account")
-        .then(
-            pl.format(
-                "no rate plan for account '{}' at {}; add it to the accounts file",
-                pl.col("account").fill_null("") if plan.accounts is not None else pl.lit(""),
-                when,
-            )
-        )
-        .otherwise(
-            pl.format(
-                "no rate in sheet '{}' for number {} at {}; add a prefix for it",
-                sheet,
-                pl.col("number"),
-                when,
-            )
-        )
-    )
-
-
-__all__ = ["REJECT_COLUMNS", "REQUIRED_COLUMNS", "rate_calls"]
+__all__ = [
+    "REJECT_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "rate_calls",
+    "rate_outcome",
+    "rated_columns",
+    "split_outcome",
+]
