@@ -18,11 +18,16 @@ Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
 
 def with_messages(rejects: Frame) -> Frame:
-    """Add ``message`` to reject rows (columns of ``engine.reject_columns``)."""
+    """Add ``message`` to reject rows (columns of ``engine.reject_columns``).
+
+    A reader's own ``_detail`` (e.g. "billsec 7 > duration 5") is used as it is.
+    """
     reason = pl.col("reason")
     when = pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     message = (
-        pl.when(reason == Reason.PARSE_ERROR.value)
+        pl.when(pl.col("_detail").is_not_null())
+        .then(pl.col("_detail"))
+        .when(reason == Reason.PARSE_ERROR.value)
         .then(pl.lit("call_id is empty; every CDR needs an identifier"))
         .when(reason == Reason.BAD_TIME.value)
         .then(

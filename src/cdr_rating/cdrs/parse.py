@@ -73,9 +73,16 @@ def prepare_calls(
 ) -> pl.LazyFrame:
     """Typed call columns plus ``_reason`` (null for a good row).
 
-    ``caller_numbers``: also normalise callers (needed only to find accounts by caller).
+    A reader may mark rows it already knows are bad with ``_reader_reason`` (a
+    ``Reason`` value) and ``_detail`` (what is wrong, for the message); that reason
+    wins. ``caller_numbers``: also normalise callers (only needed to find accounts by
+    caller).
     """
     schema = raw.collect_schema()
+    if "_reader_reason" not in schema:
+        raw = raw.with_columns(_reader_reason=pl.lit(None, pl.String))
+    if "_detail" not in schema:
+        raw = raw.with_columns(_detail=pl.lit(None, pl.String))
     rules = options.numbers
     disposition = _text("disposition").str.to_uppercase()
     disposition = pl.when(disposition == "").then(pl.lit(ANSWERED)).otherwise(disposition)
@@ -95,7 +102,9 @@ def prepare_calls(
         service=pl.when(_text("service") != "").then(_text("service")),
     )
     reason = (
-        pl.when(pl.col("call_id") == "")
+        pl.when(pl.col("_reader_reason").is_not_null())
+        .then(pl.col("_reader_reason"))
+        .when(pl.col("call_id") == "")
         .then(pl.lit(Reason.PARSE_ERROR.value))
         .when(pl.col("_start").is_null())
         .then(pl.lit(Reason.BAD_TIME.value))
@@ -143,8 +152,8 @@ def mark_duplicates(prepared: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def parsed_calls(prepared: pl.LazyFrame) -> pl.LazyFrame:
-    """Every row in the canonical call schema, with ``_reason`` (null if good) and the
-    original start and duration text that reject messages quote."""
-    return prepared.select(*CALL_SCHEMA.names(), "_reason", "_start_text", "_duration_text").cast(
-        CALL_SCHEMA
-    )
+    """Every row in the canonical call schema, with ``_reason`` (null if good) and what
+    reject messages quote: a reader's ``_detail`` and the original start and duration."""
+    return prepared.select(
+        *CALL_SCHEMA.names(), "_reason", "_detail", "_start_text", "_duration_text"
+    ).cast(CALL_SCHEMA)

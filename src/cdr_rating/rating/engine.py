@@ -46,7 +46,15 @@ RATED_COLUMNS = (
 )
 REJECT_COLUMNS = ("file", "line", "call_id", "reason", "message")
 # What reject messages quote, carried on reject rows until the message is written.
-MESSAGE_FIELDS = ("callee", "number", "account", "sheet", "_start_text", "_duration_text")
+MESSAGE_FIELDS = (
+    "callee",
+    "number",
+    "account",
+    "sheet",
+    "_detail",
+    "_start_text",
+    "_duration_text",
+)
 # Input columns the engine uses but does not show: ``duration_s`` replaces the first.
 INTERNAL_COLUMNS = ("duration_ms", "caller_number")
 
