@@ -12,6 +12,7 @@ from cdr_rating.cdrs import InputOptions, mark_duplicates, parsed_calls, prepare
 from cdr_rating.cdrs.raw_lines import attach_raw
 from cdr_rating.errors import CdrRatingError
 from cdr_rating.rating import RatingPlan, rate_outcome, split_outcome
+from cdr_rating.rating.engine import MESSAGE_FIELDS, rated_columns
 from cdr_rating.rejects import with_messages
 
 
@@ -40,7 +41,12 @@ def rate_lazy(
             ]
         )
     )
-    return rate_outcome(parsed_calls(prepared), plan)
+    outcome = rate_outcome(parsed_calls(prepared), plan)
+    return outcome.select(
+        *rated_columns(outcome),
+        "_reason",
+        *(c for c in MESSAGE_FIELDS if c not in rated_columns(outcome)),
+    )
 
 
 def rate_files(

@@ -10,13 +10,23 @@ band changes in UTC that calls are cut against.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
+from typing import TypeVar
 
 import polars as pl
 
 from cdr_rating.sheets.model import MINUTES_PER_DAY, RateSheet
 
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
+SECONDS_PER_DAY = 86_400
+_THURSDAY = 3  # 1970-01-01, day 0 of the epoch, was a Thursday (Monday = 0)
+_ZONE_SHIFT = 36
+_OFFSET_BIAS = 1 << 35  # keeps epoch seconds before 1970 positive in the search key
+# Offsets are tabulated over these years; outside them the nearest known offset holds.
+_FIRST_YEAR, _LAST_YEAR = 1970, 2100
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 _HOLIDAY_SHEET_STRIDE = 1 << 24  # local dates as days since 1970, offset to stay positive
 _DAY_OFFSET = 1 << 22
 
@@ -30,7 +40,9 @@ class BandCalendar:
     week: pl.Series  # sheet * MINUTES_PER_WEEK + minute of week -> band
     holiday_keys: pl.Series  # sheet * stride + local day, for every holiday
     holiday_band: pl.Series  # sheet -> band of its holidays
-    zones: tuple[tuple[str, tuple[int, ...]], ...]  # timezone -> sheets that use it
+    sheet_zone: pl.Series  # sheet -> index of its timezone
+    offset_keys: pl.Series  # zone << _ZONE_SHIFT | epoch seconds of an offset change, sorted
+    offset_values: pl.Series  # the UTC offset in seconds from that change on
 
     @classmethod
     def build(cls, sheets: list[RateSheet]) -> BandCalendar:
@@ -39,7 +51,7 @@ class BandCalendar:
         week: list[int] = []
         holiday_keys: list[int] = []
         holiday_band: list[int] = []
-        zones: dict[str, list[int]] = {}
+        zones: list[str] = []
         for index, sheet in enumerate(sheets):
             settings = sheet.settings
             band_names = settings.band_names
@@ -55,46 +67,54 @@ class BandCalendar:
                 for day in settings.holidays
             ]
             holiday_band.append(band_names.index(settings.effective_holiday_band))
-            zones.setdefault(settings.timezone, []).append(index)
+            if settings.timezone not in zones:
+                zones.append(settings.timezone)
         return cls(
             max_bands=max_bands,
             names=pl.Series("band_names", names, dtype=pl.String),
             week=pl.Series("week", week, dtype=pl.Int32),
             holiday_keys=pl.Series("holidays", holiday_keys, dtype=pl.Int64),
             holiday_band=pl.Series("holiday_band", holiday_band, dtype=pl.Int32),
-            zones=tuple((zone, tuple(indices)) for zone, indices in zones.items()),
+            sheet_zone=pl.Series(
+                "sheet_zone", [zones.index(s.settings.timezone) for s in sheets], dtype=pl.Int64
+            ),
+            **_offset_changes(zones),
         )
 
-    def band_at(self, instant: pl.Expr, sheet_index: pl.Expr) -> pl.Expr:
-        """The band index (within its sheet) of UTC instants for the given sheets."""
-        minute_of_week: pl.Expr | None = None
-        local_day: pl.Expr | None = None
-        for zone, indices in self.zones:
-            local = instant.dt.convert_time_zone(zone)
-            zone_minute = (
-                (local.dt.weekday().cast(pl.Int64) - 1) * MINUTES_PER_DAY
-                + local.dt.hour().cast(pl.Int64) * 60
-                + local.dt.minute().cast(pl.Int64)
-            )
-            zone_day = local.dt.date().cast(pl.Int64)
-            if minute_of_week is None or local_day is None:
-                minute_of_week, local_day = zone_minute, zone_day
-            else:
-                in_zone = sheet_index.is_in(list(indices))
-                minute_of_week = pl.when(in_zone).then(zone_minute).otherwise(minute_of_week)
-                local_day = pl.when(in_zone).then(zone_day).otherwise(local_day)
-        assert minute_of_week is not None
-        assert local_day is not None
-        sheet = sheet_index.cast(pl.Int64)
-        weekly = pl.lit(self.week).gather(sheet * MINUTES_PER_WEEK + minute_of_week)
-        holiday_key = sheet * _HOLIDAY_SHEET_STRIDE + _DAY_OFFSET + local_day
-        if self.holiday_keys.len() == 0:
-            return weekly
-        return (
-            pl.when(holiday_key.is_in(self.holiday_keys.implode()))
-            .then(pl.lit(self.holiday_band).gather(sheet))
-            .otherwise(weekly)
+    def with_band(self, frame: FrameT, instant: str, sheet: str, out: str) -> FrameT:
+        """Add ``out``: the band (index within its sheet) of UTC ``instant`` for ``sheet``.
+
+        The wall clock is the UTC instant plus the zone's offset at that instant, found
+        by a sorted search among the zone's offset changes; minute of week and local day
+        are then integer arithmetic. Steps are separate columns so each runs once.
+        """
+        epoch = pl.col(instant).dt.epoch("s")
+        zone = pl.lit(self.sheet_zone).gather(pl.col(sheet).cast(pl.Int64))
+        position = (
+            pl.lit(self.offset_keys)
+            .search_sorted(zone * (1 << _ZONE_SHIFT) + epoch + _OFFSET_BIAS, side="right")
+            .cast(pl.Int64)
+            - 1
+        ).clip(lower_bound=0)
+        local, day = f"_{out}_local_s", f"_{out}_day"
+        frame = frame.with_columns(
+            (epoch + pl.lit(self.offset_values).gather(position)).alias(local)
+        ).with_columns(pl.col(local).floordiv(SECONDS_PER_DAY).alias(day))
+        sheet_index = pl.col(sheet).cast(pl.Int64)
+        minute_of_week = (pl.col(local).floordiv(60) + _THURSDAY * MINUTES_PER_DAY).mod(
+            MINUTES_PER_WEEK
         )
+        weekly = pl.lit(self.week).gather(sheet_index * MINUTES_PER_WEEK + minute_of_week)
+        if self.holiday_keys.len() == 0:
+            band = weekly
+        else:
+            holiday_key = sheet_index * _HOLIDAY_SHEET_STRIDE + _DAY_OFFSET + pl.col(day)
+            band = (
+                pl.when(holiday_key.is_in(self.holiday_keys.implode()))
+                .then(pl.lit(self.holiday_band).gather(sheet_index))
+                .otherwise(weekly)
+            )
+        return frame.with_columns(band.cast(pl.Int32).alias(out)).drop(local, day)
 
     def band_name(self, sheet_index: pl.Expr, band: pl.Expr) -> pl.Expr:
         return pl.lit(self.names).gather(
@@ -162,9 +182,14 @@ class BandCalendar:
                 .sort()
             )
             frames.append(
-                pl.DataFrame({"instant": candidates})
-                .with_columns(sheet_index=pl.lit(index, pl.Int32))
-                .with_columns(band=self.band_at(pl.col("instant"), pl.col("sheet_index")))
+                self.with_band(
+                    pl.DataFrame({"instant": candidates}).with_columns(
+                        sheet_index=pl.lit(index, pl.Int32)
+                    ),
+                    "instant",
+                    "sheet_index",
+                    "band",
+                )
                 .filter(pl.col("band").ne_missing(pl.col("band").shift(1)))
                 .select(
                     "sheet_index",
@@ -173,3 +198,56 @@ class BandCalendar:
                 )
             )
         return pl.concat(frames).sort("sheet_index", "change")
+
+
+def _offset_changes(zones: list[str]) -> dict[str, pl.Series]:
+    """Every change of UTC offset of each zone, as search arrays (see ``_zone_changes``)."""
+    keys, values = [], []
+    for index, zone in enumerate(zones):
+        instants, offsets = _zone_changes(zone)
+        keys.append(instants.dt.epoch("s") + index * (1 << _ZONE_SHIFT) + _OFFSET_BIAS)
+        values.append(offsets)
+    return {
+        "offset_keys": pl.concat(keys).alias("offset_keys"),
+        "offset_values": pl.concat(values).alias("offset_values"),
+    }
+
+
+@functools.cache
+def _zone_changes(zone: str) -> tuple[pl.Series, pl.Series]:
+    """The instants (to the minute) where ``zone``'s UTC offset changes, and the offsets.
+
+    Offsets are sampled daily; where a day differs from the one before, that day is
+    sampled hourly, and where an hour differs, that hour by the minute.
+    """
+    samples = _with_offset(
+        pl.DataFrame(
+            {
+                "instant": pl.datetime_range(
+                    dt.datetime(_FIRST_YEAR, 1, 1),
+                    dt.datetime(_LAST_YEAR, 1, 1),
+                    "1d",
+                    time_zone="UTC",
+                    eager=True,
+                )
+            }
+        ),
+        zone,
+    )
+    for step, finer in ((dt.timedelta(days=1), "1h"), (dt.timedelta(hours=1), "1m")):
+        changed = samples.filter(pl.col("offset") != pl.col("offset").shift(1))
+        inside = changed.select(
+            instant=pl.datetime_ranges(
+                pl.col("instant") - step, pl.col("instant"), finer, closed="left"
+            )
+        ).explode("instant")
+        samples = pl.concat([samples, _with_offset(inside, zone)]).unique("instant").sort("instant")
+    changes = samples.filter(pl.col("offset").ne_missing(pl.col("offset").shift(1)))
+    return changes.get_column("instant"), changes.get_column("offset")
+
+
+def _with_offset(frame: pl.DataFrame, zone: str) -> pl.DataFrame:
+    """Add ``offset``: the zone's UTC offset in seconds at each UTC ``instant``."""
+    local = pl.col("instant").dt.convert_time_zone(zone).dt.replace_time_zone(None)
+    utc = pl.col("instant").dt.replace_time_zone(None)
+    return frame.with_columns(offset=(local - utc).dt.total_seconds().cast(pl.Int64))

@@ -89,9 +89,9 @@ def rate_outcome(calls: pl.LazyFrame, plan: RatingPlan) -> pl.LazyFrame:
     if "_reason" not in names:
         frame = frame.with_columns(_reason=pl.lit(None, pl.String))
     frame = _with_sheet(frame, plan)
+    frame = plan.calendar.with_band(frame, "start", "_sheet", "_band")
     frame = frame.with_columns(
         _start_s=pl.col("start").dt.epoch("s"),
-        _band=plan.calendar.band_at(pl.col("start"), pl.col("_sheet")).cast(pl.Int32),
         _node=match_node(pl.col("number"), pl.col("_sheet"), plan.segments),
     ).with_columns(_rate=_rate_in_force(plan, pl.col("_node"), pl.col("_band"), pl.col("_start_s")))
     parsed = pl.col("_reason").is_null()
@@ -348,18 +348,19 @@ def _price_band_crossings(
 def _finish(frame: pl.LazyFrame, plan: RatingPlan) -> pl.LazyFrame:
     """Cap, round once, and present the rated call."""
     scale = pl.lit(plan.common_unit * MICROS, INT128)
-    max_cost = _rate_value(plan, "max_cost_nano", pl.col("_rate"))
+    max_cost = _rate_value(plan, "max_cost_nano", pl.col("_rate")).cast(INT128) * scale
     exact = pl.col("_connect_fee") * scale + pl.col("_usage")
-    capped = (
-        pl.when(max_cost.is_not_null())
-        .then(pl.min_horizontal(exact, max_cost.cast(INT128) * scale))
-        .otherwise(exact)
-    )
     max_decimals = int(plan.sheet_table.select(pl.col("decimals").max()).item())
     decimals = _sheet_value(plan, "decimals")
     pow10 = pl.lit(pl.Series([10**power for power in range(20)], dtype=INT128))
-    divisor = scale * pow10.gather(9 - decimals)
-    minor = round_quotient(capped, divisor, _sheet_value(plan, "method"))
+    # Materialised once each: rounding refers to them several times, and the streaming
+    # engine would otherwise evaluate the expressions again for every reference.
+    frame = frame.with_columns(
+        _capped=pl.min_horizontal(exact, max_cost.fill_null(exact)),
+        _divisor=scale * pow10.gather(9 - decimals),
+        _method=_sheet_value(plan, "method"),
+    )
+    minor = round_quotient(pl.col("_capped"), pl.col("_divisor"), pl.col("_method"))
     return frame.with_columns(
         duration_s=minor_units_to_decimal(pl.col("duration_ms"), 3),
         sheet=_sheet_value(plan, "sheet"),
