@@ -11,7 +11,7 @@ import polars as pl
 from cdr_rating.cdrs.numbers import NumberRules
 from cdr_rating.errors import ConfigError, SheetError
 from cdr_rating.sheets import RateSheet, load_sheet
-from cdr_rating.tables import TableReadError, read_text_table
+from cdr_rating.tables import TableReadError, format_lines, read_text_table
 
 REQUIRED = ("account", "sheet")
 KNOWN = (
@@ -157,25 +157,34 @@ def _check_columns(frame: pl.DataFrame, path: Path) -> list[str]:
     bad_itemised = frame.filter(
         (pl.col("itemised") != "") & ~pl.col("itemised").str.to_lowercase().is_in([*_TRUE, *_FALSE])
     )
-    return [
-        f"{path}:{line}: column 'tax_rate': {value!r} is not a fraction between 0 and 1 "
-        "(write 0.19 for 19%)"
-        for line, value in bad_tax.select("line", "tax_rate").rows()
-    ] + [
-        f"{path}:{line}: column 'itemised': {value!r} is not true or false"
-        for line, value in bad_itemised.select("line", "itemised").rows()
-    ]
+    where = pl.lit(str(path))
+    return format_lines(
+        bad_tax,
+        "{}:{}: column 'tax_rate': '{}' is not a fraction between 0 and 1 (write 0.19 for 19%)",
+        where,
+        "line",
+        "tax_rate",
+    ) + format_lines(
+        bad_itemised,
+        "{}:{}: column 'itemised': '{}' is not true or false",
+        where,
+        "line",
+        "itemised",
+    )
 
 
 def _check_plan_history(frame: pl.DataFrame, path: Path, sheets: dict[str, RateSheet]) -> list[str]:
     repeated = frame.filter(
         pl.struct("account", "effective_from").is_duplicated() & (pl.col("account") != "")
     )
-    problems = [
-        f"{path}:{line}: account {account} has two plans starting at the same time; "
-        "give the later one a later effective_from"
-        for line, account in repeated.select("line", "account").rows()
-    ]
+    problems = format_lines(
+        repeated,
+        "{}:{}: account {} has two plans starting at the same time; give the later one a "
+        "later effective_from",
+        pl.lit(str(path)),
+        "line",
+        "account",
+    )
     currencies = (
         frame.filter(pl.col("sheet").is_in(list(sheets)))
         .with_columns(
@@ -184,15 +193,19 @@ def _check_plan_history(frame: pl.DataFrame, path: Path, sheets: dict[str, RateS
             )
         )
         .group_by("account")
-        .agg(pl.col("currency").unique(), pl.col("line").max())
+        .agg(pl.col("currency").unique().sort(), pl.col("line").max())
         .filter(pl.col("currency").list.len() > 1)
         .sort("line")
     )
-    problems += [
-        f"{path}:{line}: account {account} changes between sheets in different currencies "
-        f"({', '.join(sorted(codes))}); an account is billed in one currency"
-        for account, codes, line in currencies.select("account", "currency", "line").rows()
-    ]
+    problems += format_lines(
+        currencies,
+        "{}:{}: account {} changes between sheets in different currencies ({}); an account "
+        "is billed in one currency",
+        pl.lit(str(path)),
+        "line",
+        "account",
+        pl.col("currency").list.join(", "),
+    )
     return problems
 
 
@@ -206,8 +219,11 @@ def _check_numbers(frame: pl.DataFrame, path: Path) -> list[str]:
         .filter(pl.col("account").list.len() > 1)
         .sort("line")
     )
-    return [
-        f"{path}:{line}: number {number} belongs to several accounts "
-        f"({', '.join(accounts)}); a caller number identifies one account"
-        for number, accounts, line in owners.select("numbers", "account", "line").rows()
-    ]
+    return format_lines(
+        owners,
+        "{}:{}: number {} belongs to several accounts ({}); a caller number identifies one account",
+        pl.lit(str(path)),
+        "line",
+        "numbers",
+        pl.col("account").list.join(", "),
+    )

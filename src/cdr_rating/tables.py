@@ -45,6 +45,15 @@ def read_text_table(path: Path, separator: str = ",") -> pl.DataFrame:
     )
 
 
+def format_lines(frame: pl.DataFrame, template: str, *values: str | pl.Expr) -> list[str]:
+    """One message per row: each ``{}`` of ``template`` filled from ``values`` in turn.
+
+    Strings name columns; use ``pl.lit`` for constants such as a file path.
+    """
+    columns = [pl.col(value) if isinstance(value, str) else value for value in values]
+    return frame.select(pl.format(template, *columns)).to_series().to_list()
+
+
 def _locate_problem(path: Path, separator: str, exc: Exception) -> str:
     """Find the line the CSV reader choked on (these tables are small)."""
     with path.open(newline="", encoding="utf-8", errors="replace") as handle:

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from cdr_rating.errors import SheetError
 from cdr_rating.money import RATE_DECIMALS, nano_from_text
 from cdr_rating.sheets.model import RATE_ROWS_SCHEMA, RateSheet, SheetSettings
-from cdr_rating.tables import TableReadError, read_text_table
+from cdr_rating.tables import TableReadError, format_lines, read_text_table
 
 COLUMNS = (
     "prefix",
@@ -293,12 +293,14 @@ def _expand_increments(rows: pl.DataFrame) -> pl.DataFrame:
 
 
 def _format_cell_problems(problems: pl.DataFrame, rates_path: Path) -> list[str]:
-    return [
-        f"{rates_path}:{line}: column '{column}': {message}"
-        for line, column, message in problems.sort("line")
-        .select("line", "column", "message")
-        .rows()
-    ]
+    return format_lines(
+        problems.sort("line"),
+        "{}:{}: column '{}': {}",
+        pl.lit(str(rates_path)),
+        "line",
+        "column",
+        "message",
+    )
 
 
 def _duplicate_tiers(rows: pl.DataFrame, rates_path: Path) -> list[str]:
@@ -313,14 +315,20 @@ def _duplicate_tiers(rows: pl.DataFrame, rates_path: Path) -> list[str]:
         .unique(["line", "from_s"], keep="first")
         .sort("line")
     )
-    return [
-        f"{rates_path}:{line}: column 'prefix': duplicate rate for prefix {prefix}, "
-        f"band {band or '(all)'}, from_s {from_s}: its effective window overlaps line "
-        f"{other}; end the older one with effective_to"
-        for line, other, prefix, band, from_s in pairs.select(
-            "line", "line_other", "prefix", "band", "from_s"
-        ).rows()
-    ]
+    return format_lines(
+        pairs,
+        "{}:{}: column 'prefix': duplicate rate for prefix {}, band {}, from_s {}: its "
+        "effective window overlaps line {}; end the older one with effective_to",
+        pl.lit(str(rates_path)),
+        "line",
+        "prefix",
+        _band_label,
+        "from_s",
+        "line_other",
+    )
+
+
+_band_label = pl.when(pl.col("band") == "").then(pl.lit("(all)")).otherwise(pl.col("band"))
 
 
 def _starts_before_end(start: str, end: str) -> pl.Expr:
@@ -335,11 +343,15 @@ def _tiers_without_start(rows: pl.DataFrame, rates_path: Path) -> list[str]:
         .filter(pl.col("from_s") > 0)
         .sort("line")
     )
-    return [
-        f"{rates_path}:{line}: column 'from_s': prefix {prefix}, band {band or '(all)'} has "
-        "tiers but none starting at from_s = 0; add the first tier"
-        for line, prefix, band in rates.select("line", "prefix", "band").rows()
-    ]
+    return format_lines(
+        rates,
+        "{}:{}: column 'from_s': prefix {}, band {} has tiers but none starting at "
+        "from_s = 0; add the first tier",
+        pl.lit(str(rates_path)),
+        "line",
+        "prefix",
+        _band_label,
+    )
 
 
 class _EffectiveBounds:
