@@ -11,8 +11,9 @@ import polars as pl
 from cdr_rating.cdrs import InputOptions, mark_duplicates, parsed_calls, prepare_calls, read_inputs
 from cdr_rating.cdrs.raw_lines import attach_raw
 from cdr_rating.errors import CdrRatingError
+from cdr_rating.output import write_rated
 from cdr_rating.rating import RatingPlan, rate_outcome, split_outcome
-from cdr_rating.rating.engine import MESSAGE_FIELDS, rated_columns
+from cdr_rating.rating.engine import MESSAGE_FIELDS, rated_columns, reject_columns
 from cdr_rating.rejects import with_messages
 
 
@@ -53,19 +54,81 @@ def rate_files(
     paths: Sequence[Path], plan: RatingPlan, fmt: str = "auto", options: InputOptions | None = None
 ) -> RatingResult:
     """Rate every call in ``paths``; reject each row that cannot be rated, with a reason."""
+    outcome = _collect(rate_lazy(paths, plan, fmt, options))
+    rated, rejects = split_outcome(outcome)
+    return _checked(
+        RatingResult(rated=rated, rejects=_finish_rejects(rejects), read=outcome.height)
+    )
+
+
+@dataclass(frozen=True)
+class RatingSummary:
+    """What ``rate_to_file`` wrote: counts, totals per currency, and the rejects."""
+
+    read: int
+    rated: int
+    rejects: pl.DataFrame
+    totals: pl.DataFrame  # currency, calls, billable_s, charge
+
+    def reconciles(self) -> bool:
+        return self.read == self.rated + self.rejects.height
+
+
+def rate_to_file(
+    paths: Sequence[Path],
+    plan: RatingPlan,
+    out: Path,
+    fmt: str = "auto",
+    options: InputOptions | None = None,
+) -> RatingSummary:
+    """Rate ``paths`` and stream the rated calls into ``out`` without copying them.
+
+    The outcome is computed once; the rated rows go from it straight into the file (a
+    lazy filter, no intermediate frame), and only the rejects and totals are extracted.
+    """
+    outcome = _collect(rate_lazy(paths, plan, fmt, options))
+    rated = pl.col("_reason").is_null()
+    write_rated(outcome.lazy().filter(rated).select(rated_columns(outcome)), out, plan)
+    totals = (
+        outcome.lazy()
+        .filter(rated)
+        .group_by("currency")
+        .agg(calls=pl.len(), billable_s=pl.col("billable_s").sum(), charge=pl.col("charge").sum())
+        .sort("currency")
+        .collect()
+    )
+    rejects = outcome.filter(~rated).select(reject_columns(outcome))
+    summary = RatingSummary(
+        read=outcome.height,
+        rated=int(totals.get_column("calls").sum()),
+        rejects=_finish_rejects(rejects),
+        totals=totals,
+    )
+    if not summary.reconciles():
+        raise CdrRatingError(_unreconciled(summary.read, summary.rated, summary.rejects.height))
+    return summary
+
+
+def _collect(outcome: pl.LazyFrame) -> pl.DataFrame:
     try:
-        outcome = rate_lazy(paths, plan, fmt, options).collect()
+        return outcome.collect()
     except pl.exceptions.ComputeError as exc:
         raise CdrRatingError(f"reading the input failed: {str(exc).splitlines()[0]}") from exc
-    rated, rejects = split_outcome(outcome)
-    result = RatingResult(
-        rated=rated,
-        rejects=attach_raw(with_messages(rejects).sort("file", "line", maintain_order=True)),
-        read=outcome.height,
-    )
+
+
+def _finish_rejects(rejects: pl.DataFrame) -> pl.DataFrame:
+    """Messages and the raw input line, in file and line order."""
+    return attach_raw(with_messages(rejects).sort("file", "line", maintain_order=True))
+
+
+def _checked(result: RatingResult) -> RatingResult:
     if not result.reconciles():
-        raise CdrRatingError(
-            f"internal error: read {result.read} rows but rated {result.rated.height} and "
-            f"rejected {result.rejects.height}; please report this"
-        )
+        raise CdrRatingError(_unreconciled(result.read, result.rated.height, result.rejects.height))
     return result
+
+
+def _unreconciled(read: int, rated: int, rejected: int) -> str:
+    return (
+        f"internal error: read {read} rows but rated {rated} and rejected {rejected}; "
+        "please report this"
+    )

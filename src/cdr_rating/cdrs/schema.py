@@ -31,7 +31,7 @@ CALL_SCHEMA = pl.Schema(
         "duration_ms": pl.Int64(),
         "disposition": pl.String(),
         "service": pl.String(),
-        "file": pl.String(),
+        "file": pl.Categorical(),  # one path repeated on every row: stored once
         "line": pl.Int64(),
     }
 )
@@ -58,3 +58,4 @@ class Reason(StrEnum):
     UNKNOWN_ACCOUNT = "unknown_account"
     NO_RATE = "no_rate"
     DUPLICATE = "duplicate"
+    CLOSED_PERIOD = "closed_period"

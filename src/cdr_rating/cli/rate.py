@@ -16,17 +16,22 @@ from cdr_rating.cli.options import (
     Inputs,
     InputTzOption,
     InternationalOption,
+    MapOption,
+    MapSeparatorOption,
+    MapSkipRowsOption,
     SheetOption,
     SheetsOption,
+    StripPrefixOption,
     TrunkOption,
     build_plan,
+    input_format,
     input_options,
 )
 from cdr_rating.errors import ExitCode, UsageError
 from cdr_rating.explain import explain_call
 from cdr_rating.money import format_amount
-from cdr_rating.output import write_rated, write_rejects
-from cdr_rating.pipeline import RatingResult, rate_files
+from cdr_rating.output import write_rejects
+from cdr_rating.pipeline import RatingSummary, rate_files, rate_to_file
 from cdr_rating.rating import RatingPlan
 
 
@@ -44,6 +49,10 @@ def rate_command(
     international_prefix: InternationalOption = "00",
     trunk_prefix: TrunkOption = None,
     country_code: CountryOption = None,
+    strip_prefix: StripPrefixOption = None,
+    column_map: MapOption = None,
+    map_skip_rows: MapSkipRowsOption = 0,
+    map_separator: MapSeparatorOption = ",",
     fail_on_rejects: Annotated[
         bool, typer.Option("--fail-on-rejects", help="Exit 4 when any row is rejected.")
     ] = False,
@@ -52,37 +61,34 @@ def rate_command(
     for target in (out, rejects):
         if target is not None and target.suffix.lower() not in (".parquet", ".csv"):
             raise UsageError(f"{target}: output must end in .parquet or .csv")
-    options = input_options(input_tz, international_prefix, trunk_prefix, country_code)
+    options = input_options(
+        input_tz, international_prefix, trunk_prefix, country_code, strip_prefix
+    )
+    fmt = input_format(fmt, column_map, map_skip_rows, map_separator)
     plan = build_plan(sheet, sheets, accounts, options.numbers)
-    result = rate_files(inputs, plan, fmt, options)
-    write_rated(result.rated, out, plan)
+    summary = rate_to_file(inputs, plan, out, fmt, options)
     if rejects is not None:
-        write_rejects(result.rejects, rejects)
-    print_summary(result, plan, rejects_written=rejects is not None)
-    if fail_on_rejects and result.rejects.height:
+        write_rejects(summary.rejects, rejects)
+    print_summary(summary, plan, rejects_written=rejects is not None)
+    if fail_on_rejects and summary.rejects.height:
         raise typer.Exit(ExitCode.REJECTS)
 
 
-def print_summary(result: RatingResult, plan: RatingPlan, *, rejects_written: bool) -> None:
+def print_summary(summary: RatingSummary, plan: RatingPlan, *, rejects_written: bool) -> None:
     """The reconciliation and totals (in each currency's decimals), on stderr."""
-    rated, rejected = result.rated.height, result.rejects.height
-    error_console.print(f"read {result.read} = rated {rated} + rejected {rejected}")
+    rated, rejected = summary.rated, summary.rejects.height
+    error_console.print(f"read {summary.read} = rated {rated} + rejected {rejected}")
     if rejected:
         reasons = (
-            result.rejects.group_by("reason")
+            summary.rejects.group_by("reason")
             .len()
             .sort(["len", "reason"], descending=[True, False])
         )
         listed = ", ".join(f"{reason} {count}" for reason, count in reasons.rows())
         hint = "" if rejects_written else " (pass --rejects FILE to keep them)"
         error_console.print(f"rejected by reason: {listed}{hint}")
-    totals = (
-        result.rated.group_by("currency")
-        .agg(pl.len().alias("calls"), pl.col("billable_s").sum(), pl.col("charge").sum())
-        .sort("currency")
-    )
     decimals = dict(plan.sheet_table.group_by("currency").agg(pl.col("decimals").max()).rows())
-    for currency, calls, billable, charge in totals.rows():
+    for currency, calls, billable, charge in summary.totals.rows():
         amount = format_amount(charge, decimals[currency])
         error_console.print(
             f"total {currency} {amount} for {calls} calls, {billable} billable seconds"
@@ -100,9 +106,16 @@ def explain_command(
     international_prefix: InternationalOption = "00",
     trunk_prefix: TrunkOption = None,
     country_code: CountryOption = None,
+    strip_prefix: StripPrefixOption = None,
+    column_map: MapOption = None,
+    map_skip_rows: MapSkipRowsOption = 0,
+    map_separator: MapSeparatorOption = ",",
 ) -> None:
     """Show how one call was priced: number, prefix choice, band, tiers, fees, rounding."""
-    options = input_options(input_tz, international_prefix, trunk_prefix, country_code)
+    options = input_options(
+        input_tz, international_prefix, trunk_prefix, country_code, strip_prefix
+    )
+    fmt = input_format(fmt, column_map, map_skip_rows, map_separator)
     plan = build_plan(sheet, sheets, accounts, options.numbers)
     result = rate_files(inputs, plan, fmt, options)
     data_console.print(explain_call(call_id, result, plan), markup=False)

@@ -126,7 +126,7 @@ def reject_columns(outcome: pl.LazyFrame | pl.DataFrame) -> list[pl.Expr]:
         return pl.col(name) if name in names else pl.lit(None, dtype).alias(name)
 
     return [
-        column("file", pl.String()),
+        column("file", pl.String()).cast(pl.String),
         column("line", pl.Int64()),
         pl.when(pl.col("call_id") != "").then(pl.col("call_id")).alias("call_id"),
         pl.col("_reason").alias("reason"),
