@@ -1,6 +1,7 @@
 """Rating throughput against the Parquet I/O floor (ARCHITECTURE.md section 11).
 
-For each size it times, best of ``--runs``, each in its own child process:
+For each size it times, best of ``--runs`` interleaved runs, each in its own child
+process:
 
 * ``floor (eager)``: Polars reads the input Parquet and writes an output Parquet with
   the engine's output schema and as many rows as the input;
@@ -8,7 +9,8 @@ For each size it times, best of ``--runs``, each in its own child process:
 * ``engine``: ``cdr-rating rate INPUT --sheet SHEET --out OUT``.
 
 The floor is the faster of the two floor variants; the target is engine <= 2x floor.
-Peak RSS is the child's ``ru_maxrss`` as reported by ``wait4``. The markdown table is
+Peak RSS is the child's ``ru_maxrss`` and CPU its user + system time, both as reported
+by ``wait4``. The markdown table is
 printed and appended to ``benchmarks/RESULTS.md`` with a description of the machine.
 
 Example::
@@ -39,6 +41,10 @@ BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 DEFAULT_WORKDIR = Path("/tmp/cdr-bench")
 SCHEMA_SAMPLE_CALLS = 2_000
+RESULTS_HEADER = (
+    "# Benchmark results\n\n"
+    "Appended by `bench_rate.py`, newest last; README.md says what each column means.\n\n"
+)
 FLOOR_MODES = ("eager", "streaming")
 
 # Output columns of the engine that are computed from an input column of another name.
@@ -61,12 +67,17 @@ class Measurement:
     calls: int
     command: list[str]
     wall_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
     peak_rss_bytes: int = 0
     last_stderr: str = ""
 
     @property
     def best_s(self) -> float:
         return min(self.wall_s)
+
+    @property
+    def best_cpu_s(self) -> float:
+        return min(self.cpu_s)
 
     @property
     def calls_per_s(self) -> float:
@@ -78,9 +89,9 @@ class ChildRun:
     """One finished child process."""
 
     wall_s: float
+    cpu_s: float
     peak_rss_bytes: int
     returncode: int
-    stdout: str
     stderr: str
 
 
@@ -88,39 +99,46 @@ class BenchmarkError(RuntimeError):
     """A measured command failed."""
 
 
-def run_child(command: list[str], cwd: Path | None = None) -> ChildRun:
-    """Run ``command``, timing it and reading its own peak RSS from ``wait4``."""
-    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+def run_child(command: list[str]) -> ChildRun:
+    """Run ``command``, timing it and reading its own peak RSS and CPU from ``wait4``.
+
+    stderr goes to a temporary file rather than a pipe, so a chatty child cannot block.
+    """
+    with tempfile.TemporaryFile() as stderr:
         began = time.perf_counter()
-        process = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=cwd)
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
         _, status, usage = os.wait4(process.pid, 0)
         wall_s = time.perf_counter() - began
         process.returncode = os.waitstatus_to_exitcode(status)
-        stdout.seek(0)
         stderr.seek(0)
         return ChildRun(
             wall_s=wall_s,
+            cpu_s=usage.ru_utime + usage.ru_stime,
             peak_rss_bytes=usage.ru_maxrss * 1024,
             returncode=process.returncode,
-            stdout=stdout.read().decode(errors="replace"),
             stderr=stderr.read().decode(errors="replace"),
         )
 
 
-def measure(name: str, calls: int, command: list[str], runs: int) -> Measurement:
-    """Run ``command`` ``runs`` times; raise :class:`BenchmarkError` if any run fails."""
-    measurement = Measurement(name, calls, command)
+def measure(measurements: list[Measurement], runs: int) -> None:
+    """Run every command ``runs`` times, interleaved, recording into ``measurements``.
+
+    Interleaving (A B C A B C ...) exposes every command to the same background load,
+    which keeps the ratios meaningful on a shared machine. Raises
+    :class:`BenchmarkError` when a run fails.
+    """
     for _ in range(runs):
-        child = run_child(command)
-        if child.returncode != 0:
-            raise BenchmarkError(
-                f"{name} exited with {child.returncode}: {shlex.join(command)}\n"
-                f"{child.stderr.strip()[-3000:]}"
-            )
-        measurement.wall_s.append(child.wall_s)
-        measurement.peak_rss_bytes = max(measurement.peak_rss_bytes, child.peak_rss_bytes)
-        measurement.last_stderr = child.stderr
-    return measurement
+        for measurement in measurements:
+            child = run_child(measurement.command)
+            if child.returncode != 0:
+                raise BenchmarkError(
+                    f"{measurement.name} exited with {child.returncode}: "
+                    f"{shlex.join(measurement.command)}\n{child.stderr.strip()[-3000:]}"
+                )
+            measurement.wall_s.append(child.wall_s)
+            measurement.cpu_s.append(child.cpu_s)
+            measurement.peak_rss_bytes = max(measurement.peak_rss_bytes, child.peak_rss_bytes)
+            measurement.last_stderr = child.stderr
 
 
 # ---------------------------------------------------------------------------------------
@@ -254,11 +272,13 @@ def parquet_rows(path: Path) -> int:
 class SizeResult:
     """All measurements of one input size."""
 
+    dataset: generate.Dataset
     calls: int
     floors: list[Measurement]
     engine: Measurement
     rated_rows: int
     startup: Measurement
+    load_average: tuple[float, float] = (0.0, 0.0)
 
     @property
     def floor(self) -> Measurement:
@@ -270,14 +290,21 @@ class SizeResult:
 
 
 def ensure_dataset(
-    workdir: Path, calls: int, *, prefixes: int, seed: int, accounts: int
+    workdir: Path, calls: int, *, prefixes: int, seed: int, accounts: int, band_mode: str
 ) -> generate.Dataset:
-    """The generated sheet and CDRs of this size, generating them when missing."""
-    paths = generate.dataset_paths(workdir, calls, prefixes=prefixes, seed=seed, accounts=accounts)
+    """The generated sheet and CDRs of this size, generating whichever is missing."""
+    paths = generate.dataset_paths(
+        workdir, calls, prefixes=prefixes, seed=seed, accounts=accounts, band_mode=band_mode
+    )
     if paths.sheet.exists() and paths.cdrs.exists():
         return paths
-    print(f"generating {calls:,} calls into {workdir}", file=sys.stderr)
-    return generate.generate(workdir, calls, prefixes=prefixes, seed=seed, accounts=accounts)
+    sheet = generate.build_sheet(prefixes, seed, band_mode=band_mode)
+    if not paths.sheet.exists():
+        generate.write_sheet(sheet, paths.sheet)
+    if not paths.cdrs.exists():
+        print(f"generating {calls:,} calls into {workdir}", file=sys.stderr)
+        generate.write_cdrs(generate.build_cdrs(calls, sheet, seed, accounts), paths.cdrs)
+    return paths
 
 
 def bench_size(
@@ -288,32 +315,39 @@ def bench_size(
     keep_outputs: bool = False,
 ) -> SizeResult:
     """Measure both floors and the engine on one dataset."""
+    load_before = os.getloadavg()[0]
     calls = parquet_rows(dataset.cdrs)
     schema_source = engine_schema_sample(engine, dataset.cdrs, dataset.sheet, work)
-    floors = []
-    for mode in FLOOR_MODES:
-        output = work / f"floor-{mode}-{calls}.parquet"
-        floors.append(
-            measure(
-                f"floor ({mode})",
-                calls,
-                floor_command(dataset.cdrs, output, schema_source, mode),
-                runs,
-            )
+    floor_outputs = [work / f"floor-{mode}-{calls}.parquet" for mode in FLOOR_MODES]
+    floors = [
+        Measurement(
+            f"floor ({mode})", calls, floor_command(dataset.cdrs, output, schema_source, mode)
         )
-        if parquet_rows(output) != calls:
-            raise BenchmarkError(f"the {mode} floor wrote {parquet_rows(output)} rows")
-        if not keep_outputs:
-            output.unlink()
+        for mode, output in zip(FLOOR_MODES, floor_outputs, strict=True)
+    ]
     engine_out = work / f"engine-{calls}.parquet"
-    engine_measurement = measure(
-        "engine", calls, engine_command(engine, dataset.cdrs, dataset.sheet, engine_out), runs
+    engine_run = Measurement(
+        "engine", calls, engine_command(engine, dataset.cdrs, dataset.sheet, engine_out)
     )
+    startup = Measurement("engine start-up", calls, [*engine, "--help"])
+    measure([*floors, engine_run, startup], runs)
+
+    for floor, output in zip(floors, floor_outputs, strict=True):
+        if parquet_rows(output) != calls:
+            raise BenchmarkError(f"{floor.name} wrote {parquet_rows(output)} rows, not {calls}")
     rated_rows = parquet_rows(engine_out)
     if not keep_outputs:
-        engine_out.unlink()
-    startup = measure("engine start-up", calls, [*engine, "--help"], runs)
-    return SizeResult(calls, floors, engine_measurement, rated_rows, startup)
+        for output in [*floor_outputs, engine_out]:
+            output.unlink()
+    return SizeResult(
+        dataset,
+        calls,
+        floors,
+        engine_run,
+        rated_rows,
+        startup,
+        (load_before, os.getloadavg()[0]),
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -341,23 +375,24 @@ def machine_description() -> str:
     return (
         f"{cores} cores ({cpu_model}), {memory}, {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}, Polars {pl.__version__}, "
-        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}, "
-        f"load average {os.getloadavg()[0]:.2f} at the end"
+        f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}"
     )
 
 
 def markdown_table(results: list[SizeResult], runs: int) -> str:
     """One row per measurement; ``vs floor`` divides by the faster floor of the size."""
     lines = [
-        f"| calls | measurement | best of {runs} (s) | calls/s | peak RSS (MiB) | vs floor |",
-        "|---:|---|---:|---:|---:|---:|",
+        f"| calls | measurement | best of {runs} (s) | calls/s | CPU (s) | peak RSS (MiB) "
+        "| vs floor |",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         for measurement in [*result.floors, result.engine]:
             ratio = measurement.best_s / result.floor.best_s
             lines.append(
                 f"| {result.calls:,} | {measurement.name} | {measurement.best_s:.2f} | "
-                f"{measurement.calls_per_s:,.0f} | {measurement.peak_rss_bytes / 2**20:,.0f} | "
+                f"{measurement.calls_per_s:,.0f} | {measurement.best_cpu_s:.2f} | "
+                f"{measurement.peak_rss_bytes / 2**20:,.0f} | "
                 f"{ratio:.2f}x |"
             )
     return "\n".join(lines)
@@ -366,10 +401,14 @@ def markdown_table(results: list[SizeResult], runs: int) -> str:
 def results_section(results: list[SizeResult], runs: int, engine: list[str]) -> str:
     """The markdown appended to RESULTS.md: machine, table and per-size notes."""
     notes = [
-        f"- {result.calls:,} calls: engine wrote {result.rated_rows:,} rated rows "
+        f"- {result.calls:,} calls (`{result.dataset.cdrs.name}`, sheet "
+        f"`{result.dataset.sheet.name}`): engine wrote {result.rated_rows:,} rated rows "
         f"({result.calls - result.rated_rows:,} not in the output); "
-        f"engine / floor = **{result.ratio:.2f}x** (target <= 2x); "
-        f"engine start-up (`--help`) {result.startup.best_s:.2f} s"
+        f"engine / floor = **{result.ratio:.2f}x** wall (target <= 2x), "
+        f"{result.engine.best_cpu_s / result.floor.best_cpu_s:.2f}x CPU; "
+        f"engine said `{_first_line(result.engine.last_stderr)}`; "
+        f"engine start-up (`--help`) {result.startup.best_s:.2f} s; load average "
+        f"{result.load_average[0]:.1f} before, {result.load_average[1]:.1f} after"
         for result in results
     ]
     sizes = ", ".join(f"{result.calls:,}" for result in results)
@@ -389,9 +428,14 @@ def results_section(results: list[SizeResult], runs: int, engine: list[str]) -> 
     )
 
 
+def _first_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[0].strip() if lines else ""
+
+
 def append_results(section: str, path: Path = RESULTS_MD) -> None:
     """Append ``section`` to ``path``, creating it with a title when it does not exist."""
-    header = "" if path.exists() else "# Benchmark results\n\nWritten by `bench_rate.py`.\n\n"
+    header = "" if path.exists() else RESULTS_HEADER
     with path.open("a", encoding="utf-8") as results:
         results.write(header + section + "\n")
 
@@ -404,6 +448,7 @@ def run_benchmark(
     prefixes: int = 12_000,
     seed: int = 1,
     accounts: int = 10_000,
+    band_mode: str = "start",
     engine: list[str] | None = None,
     keep_outputs: bool = False,
 ) -> list[SizeResult]:
@@ -413,7 +458,9 @@ def run_benchmark(
     work.mkdir(parents=True, exist_ok=True)
     results = []
     for calls in sizes:
-        dataset = ensure_dataset(workdir, calls, prefixes=prefixes, seed=seed, accounts=accounts)
+        dataset = ensure_dataset(
+            workdir, calls, prefixes=prefixes, seed=seed, accounts=accounts, band_mode=band_mode
+        )
         print(f"measuring {calls:,} calls, {runs} runs each", file=sys.stderr)
         results.append(bench_size(dataset, engine, runs, work, keep_outputs))
     return results
@@ -427,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefixes", type=int, default=12_000)
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--band-mode", choices=("start", "split"), default="start")
     parser.add_argument(
         "--engine", help="engine command instead of the installed cdr-rating (shell words)"
     )
@@ -450,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
             prefixes=args.prefixes,
             seed=args.seed,
             accounts=args.accounts,
+            band_mode=args.band_mode,
             engine=engine,
             keep_outputs=args.keep_outputs,
         )

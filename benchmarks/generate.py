@@ -9,8 +9,8 @@ unanswered calls and a few percent of numbers that match no prefix.
 
 Everything depends only on ``--seed``: the sheet is drawn with :mod:`random`, the call
 columns are built by Polars from a counter and a SplitMix64 hash written as UInt64
-expressions (wrapping arithmetic), so 10 million calls take seconds and the same seed
-gives the same files on every machine.
+expressions (wrapping arithmetic, unlike ``Expr.hash`` stable across Polars versions),
+so 10 million calls take seconds and the same seed gives the same files.
 
 Example::
 

@@ -329,8 +329,8 @@ def reference_rate(
             tier = tiers[min(k, len(tiers) - 1)]
             exact += seconds * tier.rate / tier.unit_s
     else:
-        for tier, seconds in zip(rate.tiers, billed, strict=True):
-            exact += seconds * tier.rate / tier.unit_s
+        for tier, tier_billed in zip(rate.tiers, billed, strict=True):
+            exact += tier_billed * tier.rate / tier.unit_s
     if rate.max_cost is not None:
         exact = min(exact, rate.max_cost)
     charge = round_fraction(exact, sheet.decimals, sheet.method)

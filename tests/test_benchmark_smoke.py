@@ -92,6 +92,7 @@ def test_harness_measures_floor_and_engine(
     assert 0.9 * CALLS <= result.rated_rows <= CALLS
     for measurement in [*result.floors, result.engine]:
         assert 0 < measurement.best_s < 60
+        assert measurement.best_cpu_s > 0
         assert 10 * 2**20 < measurement.peak_rss_bytes < 8 * 2**30
     assert math.isfinite(result.ratio)
     assert result.ratio > 0

@@ -423,8 +423,7 @@ def test_rounding_of_a_repeating_fraction(tmp_path: Path, method: str, expected:
 
 
 def test_number_without_matching_prefix_is_rejected_no_rate(tmp_path: Path) -> None:
-    """No rate for the number: reject with ``no_rate`` (also for a number shorter
-    than the only prefix)."""
+    """No prefix of the number has a rate (even one shorter than every prefix): no_rate."""
     path = sheet(tmp_path, [row("49", "0.1")])
     calls = [call("other", THURSDAY, "60", number="33123"), call("short", THURSDAY, "60", "4")]
     expect(path, calls, {"other": Rejected("no_rate"), "short": Rejected("no_rate")})

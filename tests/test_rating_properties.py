@@ -20,9 +20,18 @@ from hypothesis import strategies as st
 
 from harness import Call, rate_with_engine, rate_with_reference
 from reference import ReferenceSheet, parse_band_windows, parse_bound, parse_hhmm
-from sheetfactory import ALL_DAYS, WEEKDAYS, WEEKEND, BandWindow, Cell, SheetSpec, write_sheet
+from sheetfactory import (
+    ALL_DAYS,
+    CSV_COLUMNS,
+    WEEKDAYS,
+    WEEKEND,
+    BandWindow,
+    Cell,
+    SheetSpec,
+    write_sheet,
+)
 
-# Days where the wall clock jumps, per zone (2026), plus an ordinary working day.
+# Days where the wall clock jumps in each zone (2026); UTC never jumps: two ordinary days.
 FOCUS_DATES = {
     "UTC": [date(2026, 3, 29), date(2026, 10, 23)],
     "Europe/Berlin": [date(2026, 3, 29), date(2026, 10, 25)],
@@ -31,8 +40,10 @@ FOCUS_DATES = {
 }
 TIMEZONES = sorted(FOCUS_DATES)
 BAND_NAMES = ("peak", "evening", "weekend")
-CLOCK_TIMES = ("00:00", "01:00", "01:30", "02:00", "02:30", "03:00", "07:00", "08:00")
-CLOCK_TIMES += ("12:00", "17:30", "18:00", "20:00", "23:30", "24:00")
+CLOCK_TIMES = (
+    *("00:00", "01:00", "01:30", "02:00", "02:30", "03:00", "07:00", "08:00"),
+    *("12:00", "17:30", "18:00", "20:00", "23:30", "24:00"),
+)
 DAY_SETS = (ALL_DAYS, WEEKDAYS, WEEKEND, ("sat",), ("sun",), ("fri",), ("mon", "thu"))
 METHODS = ("half_up", "half_even", "up", "down")
 SPLIT_MAX_S = 3 * 3600
@@ -46,8 +57,10 @@ class GeneratedSheet:
     prefixes: list[str]
     band_changes: list[datetime]
     """Where the wall-clock band changes on the focus days."""
+    effective_bounds: list[datetime]
+    """Where rates start or stop being effective."""
     anchors: list[datetime]
-    """Local midnights, DST switch times and effective bounds."""
+    """Local midnights and the usual DST switch times on the focus days."""
 
 
 def focus_days(tz: str) -> list[date]:
@@ -78,6 +91,7 @@ CAPS = money(100)
 UNITS = st.none() | st.sampled_from([1, 60, 3600])
 INCREMENT_S = st.none() | st.integers(1, 60)
 TIER_STARTS = st.sets(st.integers(1, 600), max_size=2)
+SMALL_UNITS = st.integers(0, 200)
 
 
 def overlaps(a: BandWindow, b: BandWindow) -> bool:
@@ -168,17 +182,40 @@ def versions(draw: st.DrawFn, tz: str) -> list[tuple[str | None, str | None]]:
     return [(None, first), (second, None)]  # a gap in between
 
 
+def half_step(decimals: int, units: int) -> Decimal:
+    """``units`` and a half of the sheet's last decimal place: ``(10 * units + 5) / 10**(d+1)``.
+
+    Per-second prices like this make exact halves at the rounding position common.
+    """
+    return Decimal(f"{10 * units + 5}e-{decimals + 1}")
+
+
 @st.composite
-def tier_rows(draw: st.DrawFn) -> list[dict[str, Cell]]:
-    """The CSV cells of one rate: the a/b shorthand or 1-3 explicit tiers."""
-    connect_fee = draw(FEES)
-    max_cost = draw(CAPS) if draw(st.integers(0, 4)) == 0 else None
+def tier_rows(draw: st.DrawFn, decimals: int) -> list[dict[str, Cell]]:
+    """The CSV cells of one rate: the a/b shorthand or 1-3 explicit tiers.
+
+    Half of the rates are a per-second half step times the unit, so that charges land
+    exactly on a half of the sheet's last decimal place and the rounding method matters.
+    """
+
+    def rate_and_unit() -> tuple[Decimal, int | None]:
+        unit = draw(UNITS)
+        if draw(st.booleans()):
+            return draw(RATES), unit
+        return half_step(decimals, draw(SMALL_UNITS)) * (unit or 60), unit
+
+    def fee_or_half(plain: st.SearchStrategy[Decimal | None]) -> Decimal | None:
+        return draw(plain) if draw(st.booleans()) else half_step(decimals, draw(SMALL_UNITS))
+
+    connect_fee = fee_or_half(FEES)
+    max_cost = fee_or_half(CAPS) if draw(st.integers(0, 4)) == 0 else None
     if draw(st.integers(0, 3)) == 0:
+        rate, unit = rate_and_unit()
         shorthand = f"{draw(st.integers(1, 60))}/{draw(st.integers(1, 60))}"
         return [
             {
-                "rate": draw(RATES),
-                "unit_s": draw(UNITS),
+                "rate": rate,
+                "unit_s": unit,
                 "increments": shorthand,
                 "connect_fee": connect_fee,
                 "max_cost": max_cost,
@@ -187,9 +224,10 @@ def tier_rows(draw: st.DrawFn) -> list[dict[str, Cell]]:
     starts = [0, *sorted(draw(TIER_STARTS))]
     rows: list[dict[str, Cell]] = []
     for from_s in starts:
+        rate, unit = rate_and_unit()
         cells: dict[str, Cell] = {
-            "rate": draw(RATES),
-            "unit_s": draw(UNITS),
+            "rate": rate,
+            "unit_s": unit,
             "increment_s": draw(INCREMENT_S),
             "from_s": from_s if from_s or draw(st.booleans()) else None,
         }
@@ -248,12 +286,15 @@ def sheets(draw: st.DrawFn) -> GeneratedSheet:
     row_bands = ["", *band_spec, default_band or "offpeak"]
     holiday_band = draw(st.none() | st.sampled_from(row_bands[1:])) if holidays else None
     prefix_list = draw(prefixes())
+    decimals = draw(st.integers(0, 6))
+    bands_of_prefix = st.lists(st.sampled_from(row_bands), min_size=1, max_size=3, unique=True)
+    versions_in_tz, rates_of_sheet = versions(tz), tier_rows(decimals)
     rows: list[dict[str, Cell]] = []
     for prefix in prefix_list:
         destination = f"Destination {prefix}"
-        for band in draw(st.lists(st.sampled_from(row_bands), min_size=1, max_size=3, unique=True)):
-            for effective_from, effective_to in draw(versions(tz)):
-                for cells in draw(tier_rows()):
+        for band in draw(bands_of_prefix):
+            for effective_from, effective_to in draw(versions_in_tz):
+                for cells in draw(rates_of_sheet):
                     rows.append(
                         {
                             "prefix": prefix,
@@ -265,15 +306,18 @@ def sheets(draw: st.DrawFn) -> GeneratedSheet:
                         }
                     )
     rows = draw(st.permutations(rows))
+    filled = [c for c in CSV_COLUMNS if any(cells.get(c) is not None for cells in rows)]
+    blank = [c for c in CSV_COLUMNS if c not in filled] if draw(st.booleans()) else []
     spec = SheetSpec(
         rows=rows,
+        columns=draw(st.permutations(filled + blank)),  # header order is free
         timezone=tz,
-        band_mode=draw(st.sampled_from([None, "start", "split"])),
+        band_mode=draw(st.sampled_from([None, "start", "split", "split"])),
         grace_s=draw(st.none() | st.integers(0, 10)),
         default_band=default_band,
         holidays=[day.isoformat() for day in holidays],
         holiday_band=holiday_band,
-        decimals=draw(st.integers(0, 6)),
+        decimals=decimals,
         method=draw(st.sampled_from(METHODS)),
         bands=band_spec,
         array_bands=frozenset(draw(st.sets(st.sampled_from(BAND_NAMES)))),
@@ -285,39 +329,44 @@ def sheets(draw: st.DrawFn) -> GeneratedSheet:
             for fold in (0, 1):
                 local = (local_midnight + timedelta(minutes=minutes)).replace(fold=fold)
                 anchors.append(local.astimezone(UTC))
-    for cells in rows:
-        for key in ("effective_from", "effective_to"):
-            if isinstance(cells[key], str):
-                anchors.append(parse_bound(cells[key], zone))
-    return GeneratedSheet(spec, prefix_list, band_changes(spec), sorted(set(anchors)))
+    bounds = {
+        parse_bound(text, zone)
+        for cells in rows
+        for text in (cells["effective_from"], cells["effective_to"])
+        if isinstance(text, str)
+    }
+    return GeneratedSheet(
+        spec, prefix_list, band_changes(spec), sorted(bounds), sorted(set(anchors))
+    )
 
 
 @st.composite
 def calls_for(draw: st.DrawFn, sheet: GeneratedSheet) -> list[Call]:
     """1-12 calls near the sheet's anchors, to its prefixes and to unmatched numbers."""
     split = sheet.spec.band_mode == "split"
+    prefix = st.sampled_from(sheet.prefixes)
+    durations = (
+        st.sampled_from([0, 1, 5, 10, 30, 59, 60, 61, 119, 120, 3599, 3600])
+        | st.integers(0, 900)
+        | st.integers(0, SPLIT_MAX_S if split else 4 * 3600)
+    )
+    kinds = [sheet.band_changes, sheet.band_changes, sheet.effective_bounds, sheet.anchors]
+    anchors = st.sampled_from([kind for kind in kinds if kind]).flatmap(st.sampled_from)
     calls = []
     for index in range(draw(st.integers(1, 12))):
         if draw(st.integers(0, 5)) == 0:
             number = draw(st.text("0123456789", min_size=1, max_size=12))
         else:
-            number = draw(st.sampled_from(sheet.prefixes)) + draw(st.text("0123456789", max_size=9))
-        seconds = draw(
-            st.sampled_from([0, 1, 5, 10, 30, 59, 60, 61, 119, 120, 3599, 3600])
-            | st.integers(0, 900)
-            | st.integers(0, SPLIT_MAX_S if split else 4 * 3600)
-        )
+            number = draw(prefix) + draw(st.text("0123456789", max_size=9))
+        seconds = draw(durations)
         millis = draw(st.sampled_from([0, 1, 500, 999]) | st.integers(0, 999))
         millis -= millis % draw(st.sampled_from([1, 10, 100, 1000]))  # 0-3 decimals
-        near_band_change = sheet.band_changes and draw(st.booleans())
-        anchor = draw(st.sampled_from(sheet.band_changes if near_band_change else sheet.anchors))
-        offset_s = draw(
-            st.integers(-90, 90)
-            | st.integers(-4 * 3600, 4 * 3600)
-            | st.integers(-seconds - 1, 0)  # starts before the anchor, often ends after it
-            | st.integers(-seconds - 1, 0)
-        )
-        micros = draw(st.sampled_from([0, 0, 500_000, 999_999]) | st.integers(0, 999_999))
+        anchor = draw(anchors)
+        offset_s = draw(st.just(0) | st.integers(-90, 90) | st.integers(-4 * 3600, 4 * 3600))
+        if draw(st.integers(0, 2)) > 0:  # start before the anchor so that the call spans it
+            offset_s = -(seconds + 1) * draw(st.integers(0, 1000)) // 1000
+        micros = draw(st.sampled_from([0, 500_000, 999_999]) | st.integers(0, 999_999))
+        micros *= draw(st.booleans())  # half of the calls start on a whole second
         start = anchor + timedelta(seconds=offset_s, microseconds=micros)
         calls.append(Call(f"c{index}", number, start, seconds + Decimal(millis) / 1000))
     return calls
@@ -340,9 +389,8 @@ def test_engine_matches_reference(case: tuple[GeneratedSheet, list[Call]]) -> No
         expected = rate_with_reference(path, calls)
         try:
             actual = rate_with_engine(path, calls)
-        except (
-            BaseException
-        ) as crash:  # a Polars panic is a BaseException: let Hypothesis shrink it
+        # A Polars panic is a BaseException; as an AssertionError Hypothesis shrinks it.
+        except BaseException as crash:
             if isinstance(crash, KeyboardInterrupt | SystemExit):
                 raise
             raise AssertionError(f"the engine crashed: {crash!r}") from crash
