@@ -1,4 +1,10 @@
-"""The canonical format: CSV or Parquet with the columns of ARCHITECTURE.md section 6."""
+"""The canonical format: CSV or Parquet with the columns of ARCHITECTURE.md section 6.
+
+CSV needs a header naming the columns (any order, any case); every following line must
+have as many fields as the header. Lines are split by ``delimited`` (one record per
+physical line), so a ragged or broken line is rejected on its own with its line
+number, and ``line`` is always the physical line in the file.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
+from cdr_rating.cdrs.delimited import first_line, read_fields, split_text
+from cdr_rating.cdrs.records import field, raw_frame, shape_checks, shaped
 from cdr_rating.cdrs.schema import RAW_COLUMNS
 from cdr_rating.errors import InputError
 
@@ -18,24 +26,50 @@ def looks_canonical(header: list[str]) -> bool:
     return all(column in names for column in REQUIRED)
 
 
+def read_header(path: Path, separator: str = ",") -> tuple[int, list[str]]:
+    """The line number and column names of the header (the first non-blank line).
+
+    Raises:
+        InputError: the file has no header, or it is not valid CSV.
+    """
+    first = first_line(path)
+    if first is None:
+        raise InputError(f"{path}: no header line (the file is blank)")
+    number, text = first
+    names = split_text(text, separator)
+    if names is None:
+        raise InputError(f"{path}: line {number}: the header is not valid CSV (unbalanced quotes?)")
+    return number, names
+
+
 def read_canonical(path: Path) -> pl.LazyFrame:
     """The raw frame of a canonical CSV or Parquet file (``line``: CSV line or row number)."""
     if path.suffix.lower() == ".parquet":
-        try:
-            frame = pl.scan_parquet(path)
-            names = frame.collect_schema().names()
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise InputError(f"{path}: cannot be read as Parquet ({_first_line(exc)})") from exc
-        first_line = 1
-    else:
-        frame = pl.scan_csv(path, infer_schema=False, encoding="utf8-lossy")
-        try:
-            names = frame.collect_schema().names()
-        except pl.exceptions.NoDataError:
-            return empty_raw_frame(path)
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise InputError(f"{path}: cannot be read as CSV ({_first_line(exc)})") from exc
-        first_line = 2
+        return _read_parquet(path)
+    header_line, names = read_header(path)
+    lowered = [name.strip().lower() for name in names]
+    missing = [column for column in REQUIRED if column not in lowered]
+    if missing:
+        raise InputError(
+            f"{path}: missing column(s) {', '.join(missing)}; canonical CDRs need "
+            f"{', '.join(REQUIRED)} (or pass --format for another layout)"
+        )
+    # The first column of a name wins when a header repeats it.
+    index = {name: lowered.index(name) for name in RAW_COLUMNS if name in lowered}
+    rows = read_fields(path, sorted(set(index.values())))
+    rows = rows.filter(pl.col("line") != header_line)
+    counts = pl.col("fields") == len(names)
+    checks = shape_checks(counts, f"the header has {len(names)}")
+    columns = {name: field(position) for name, position in index.items()}
+    return raw_frame(rows.lazy(), path, shaped(counts), columns, checks)
+
+
+def _read_parquet(path: Path) -> pl.LazyFrame:
+    try:
+        frame = pl.scan_parquet(path)
+        names = frame.collect_schema().names()
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(f"{path}: cannot be read as Parquet ({_first_line(exc)})") from exc
     frame = frame.rename({name: name.strip().lower() for name in names})
     missing = [column for column in REQUIRED if column not in {n.strip().lower() for n in names}]
     if missing:
@@ -45,7 +79,7 @@ def read_canonical(path: Path) -> pl.LazyFrame:
         )
     present = set(frame.collect_schema().names())
     return (
-        frame.with_row_index("line", offset=first_line)
+        frame.with_row_index("line", offset=1)
         .with_columns(
             *(pl.lit(None, pl.String).alias(c) for c in RAW_COLUMNS if c not in present),
             file=pl.lit(str(path)),

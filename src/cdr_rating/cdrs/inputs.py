@@ -1,4 +1,8 @@
-"""Choosing a reader per input file (``--format``) and reading them into one raw frame."""
+"""Choosing a reader per input file (``--format``) and reading them into one raw frame.
+
+``auto`` recognises a file by its first non-blank line and never guesses: a line that
+fits no format, or more than one, is an ``InputError`` naming the file.
+"""
 
 from __future__ import annotations
 
@@ -7,42 +11,105 @@ from pathlib import Path
 
 import polars as pl
 
+from cdr_rating.cdrs import asterisk, cgrates, freeswitch
 from cdr_rating.cdrs.canonical import empty_raw_frame, looks_canonical, read_canonical
+from cdr_rating.cdrs.delimited import first_line, split_text
+from cdr_rating.cdrs.mapped import FORMAT_PREFIX, ColumnMap, MappedReader
 from cdr_rating.errors import InputError, UsageError
 
 Reader = Callable[[Path], pl.LazyFrame]
-READERS: dict[str, Reader] = {"canonical": read_canonical}
-FORMATS = ("auto", *READERS)
+READERS: dict[str, Reader] = {
+    "canonical": read_canonical,
+    "asterisk": asterisk.read_asterisk,
+    "freeswitch": freeswitch.read_freeswitch,
+    "cgrates": cgrates.read_cgrates,
+}
+# ``mapped`` needs a column map (``--map``), so it is never detected and has no entry in
+# READERS: its format name carries the map (``ColumnMap.format_name``).
+MAPPED = "mapped"
+FORMATS = ("auto", *READERS, MAPPED)
+_DETECTORS: dict[str, Callable[[list[str]], bool]] = {
+    "canonical": looks_canonical,
+    "asterisk": asterisk.looks_like,
+    "freeswitch": freeswitch.looks_like,
+    "cgrates": cgrates.looks_like,
+}
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def reader_for(fmt: str) -> Reader:
+    """The reader a ``--format`` value names (not ``auto``).
+
+    Raises:
+        UsageError: an unknown format, or ``mapped`` without its column map.
+    """
+    if fmt in READERS:
+        return READERS[fmt]
+    if fmt.startswith(FORMAT_PREFIX):
+        return MappedReader(ColumnMap.from_format_name(fmt))
+    if fmt == MAPPED:
+        raise UsageError("--format mapped needs --map FIELD=COLUMN for callee, start and duration")
+    raise UsageError(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS)}")
 
 
 def detect_format(path: Path) -> str:
-    """The format of ``path`` from its extension and first line; never a silent guess."""
+    """The format of ``path`` from its extension and first line; never a silent guess.
+
+    Raises:
+        InputError: the first line fits no format, or fits more than one.
+    """
     if path.suffix.lower() == ".parquet":
         return "canonical"
     with path.open("rb") as handle:
-        first = handle.readline(64 * 1024).decode("utf-8", errors="replace")
-    header = [cell.strip().strip('"') for cell in first.rstrip("\r\n").split(",")]
-    if looks_canonical(header):
-        return "canonical"
+        magic = handle.read(len(_GZIP_MAGIC))
+    if magic == _GZIP_MAGIC:
+        raise InputError(f"{path}: the file is gzip-compressed; decompress it first")
+    first = first_line(path)
+    if first is None:
+        raise InputError(f"{path}: the file is blank; there is nothing to detect")
+    number, text = first
+    fields = split_text(text)
+    matches = [name for name, fits in _DETECTORS.items() if fields is not None and fits(fields)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise InputError(
+            f"{path}: line {number} fits more than one CDR format ({', '.join(matches)}); "
+            "pass --format"
+        )
+    if "\0" in text or "\ufffd" in text:
+        raise InputError(
+            f"{path}: line {number} is not text (NUL bytes or invalid UTF-8); "
+            "is it a CDR file? Pass --format to read it anyway"
+        )
     raise InputError(
-        f"{path}: cannot tell its CDR format from the first line; pass --format "
-        f"({', '.join(READERS)})"
+        f"{path}: cannot tell its CDR format from line {number}; pass --format "
+        f"({', '.join(FORMATS[1:])})"
     )
 
 
 def read_inputs(paths: Sequence[Path], fmt: str = "auto") -> list[pl.LazyFrame]:
-    """The raw frame of every input file, in the order given."""
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown --format {fmt!r}; use one of {', '.join(FORMATS)}")
+    """The raw frame of every input file, in the order given.
+
+    Raises:
+        UsageError: an unknown format, or no input files.
+        InputError: a file is missing, unreadable, or of a format that cannot be told.
+    """
+    chosen = None if fmt == "auto" else reader_for(fmt)
+    if not paths:
+        raise UsageError("no input files given")
     frames = []
     for path in paths:
         if not path.is_file():
             raise InputError(f"{path}: input file not found")
-        if path.stat().st_size == 0:
-            frames.append(empty_raw_frame(path))
-            continue
-        reader = READERS[detect_format(path) if fmt == "auto" else fmt]
-        frames.append(reader(path))
-    if not frames:
-        raise UsageError("no input files given")
+        try:
+            if path.stat().st_size == 0 or (
+                path.suffix.lower() != ".parquet" and first_line(path) is None
+            ):
+                frames.append(empty_raw_frame(path))
+                continue
+            reader = chosen or READERS[detect_format(path)]
+            frames.append(reader(path))
+        except OSError as exc:
+            raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
     return frames

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import polars as pl
 
+from cdr_rating.cdrs.delimited import read_text_lines
 from cdr_rating.cdrs.schema import REJECT_SCHEMA
 
 
@@ -23,13 +24,9 @@ def attach_raw(rejects: pl.DataFrame) -> pl.DataFrame:
 
 
 def _csv_lines(path: Path, rejects: pl.DataFrame) -> pl.DataFrame:
+    """The text lines that were rejected, numbered and decoded as the readers read them."""
     wanted = rejects.get_column("line").drop_nulls().unique()
-    return (
-        pl.scan_lines(path, name="raw", row_index_name="line", row_index_offset=1)
-        .with_columns(pl.col("line").cast(pl.Int64))
-        .filter(pl.col("line").is_in(wanted.implode()))
-        .collect()
-    )
+    return read_text_lines(path, only=wanted).select("line", raw="text")
 
 
 def _parquet_rows(path: Path, rejects: pl.DataFrame) -> pl.DataFrame:

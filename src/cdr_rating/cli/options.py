@@ -10,6 +10,7 @@ import typer
 
 from cdr_rating.accounts import load_accounts, load_sheets
 from cdr_rating.cdrs import FORMATS, InputOptions, NumberRules
+from cdr_rating.cdrs.mapped import ColumnMap
 from cdr_rating.errors import UsageError
 from cdr_rating.rating import RatingPlan
 from cdr_rating.sheets import load_sheet
@@ -26,7 +27,15 @@ SheetsOption = Annotated[
 AccountsOption = Annotated[
     Path | None, typer.Option("--accounts", help="accounts.csv: each account's sheet.")
 ]
-FormatOption = Annotated[str, typer.Option("--format", help=f"Input format: {'|'.join(FORMATS)}.")]
+FormatOption = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        help=f"Input format: {'|'.join(FORMATS)}. auto tells canonical, asterisk (Master.csv), "
+        "freeswitch (mod_cdr_csv) and cgrates (*file_csv) apart by the first line; mapped "
+        "reads any CSV with a header through --map.",
+    ),
+]
 InputTzOption = Annotated[
     str, typer.Option("--input-tz", help="Timezone of CDR times written without an offset.")
 ]
@@ -40,6 +49,32 @@ TrunkOption = Annotated[
 CountryOption = Annotated[
     str | None,
     typer.Option("--country-code", help="Country code that replaces the trunk prefix (e.g. 49)."),
+]
+StripPrefixOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--strip-prefix",
+        help="Technology or carrier-selection prefix removed from dialled numbers before "
+        "the other rules (repeatable; each is removed once, in the order given).",
+        show_default=False,
+    ),
+]
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help="With --format mapped: FIELD[:KIND]=COLUMN[|COLUMN...], e.g. "
+        "start:epoch=dateTimeConnect. FIELD is call_id, account, caller, callee, start, "
+        "duration, disposition or service; KIND start:epoch (Unix seconds) or duration:ms.",
+        show_default=False,
+    ),
+]
+MapSkipRowsOption = Annotated[
+    int,
+    typer.Option("--map-skip-rows", help="With --map: lines after the header that are not calls."),
+]
+MapSeparatorOption = Annotated[
+    str, typer.Option("--map-separator", help="With --map: the field separator.")
 ]
 
 
@@ -58,8 +93,13 @@ def build_plan(
 
 
 def input_options(
-    input_tz: str, international_prefix: str, trunk_prefix: str | None, country_code: str | None
+    input_tz: str,
+    international_prefix: str,
+    trunk_prefix: str | None,
+    country_code: str | None,
+    strip_prefixes: list[str] | None = None,
 ) -> InputOptions:
+    """How CDR text is read, from the input options; UsageError for a bad value."""
     try:
         ZoneInfo(input_tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -75,11 +115,33 @@ def input_options(
     ):
         if value is not None and value != "" and not value.isdigit():
             raise UsageError(f"{name} {value!r} must be digits")
+    for prefix in strip_prefixes or []:
+        # Numbers lose their spaces and punctuation before prefixes are stripped, so a
+        # prefix with either could never match.
+        if not prefix or not prefix.isprintable() or any(c in prefix for c in " -.()/"):
+            raise UsageError(
+                f"--strip-prefix {prefix!r} must be non-empty, without spaces or punctuation"
+            )
     return InputOptions(
         input_tz=input_tz,
         numbers=NumberRules(
             international_prefix=international_prefix,
             trunk_prefix=trunk_prefix,
             country_code=country_code,
+            strip_prefixes=tuple(strip_prefixes or ()),
         ),
     )
+
+
+def input_format(fmt: str, maps: list[str] | None, skip_rows: int, separator: str) -> str:
+    """The format name to read with: ``fmt``, or the column map that ``--map`` describes.
+
+    ``--map`` implies ``--format mapped``; it makes no sense with another format.
+    """
+    if not maps:
+        if skip_rows or separator != ",":
+            raise UsageError("--map-skip-rows and --map-separator go with --map")
+        return fmt
+    if fmt not in ("auto", "mapped"):
+        raise UsageError(f"--map reads a mapped CSV; it does not go with --format {fmt}")
+    return ColumnMap.parse(maps, skip_rows, separator).format_name()
