@@ -9,6 +9,7 @@ import typer
 
 from cdr_rating.cli.console import error_console
 from cdr_rating.cli.rate import explain_command, rate_command
+from cdr_rating.cli.run import run_command
 from cdr_rating.cli.sheet import sheet_app
 from cdr_rating.errors import CdrRatingError, ConfigError, ExitCode
 
@@ -22,6 +23,7 @@ app = typer.Typer(
 app.command("rate")(rate_command)
 app.command("explain")(explain_command)
 app.add_typer(sheet_app, name="sheet")
+app.command("run")(run_command)
 
 
 def main() -> None:

@@ -1,0 +1,829 @@
+"""The nightly run: new inbox files in; rated calls, rejects, a manifest and the ledger out.
+
+One run, under the data directory's lock:
+
+1. remove orphans that a killed run left (files the ledger does not list);
+2. load the plan (sheets, accounts) and list the inbox: a file whose content (sha256)
+   is already in the ledger is skipped, also under another name;
+3. rate the new files together (``cdr_rating.pipeline.rate_lazy``);
+4. file every row under its billing period (the calendar month of its start in the
+   billing timezone); a rated call whose ``call_id`` is already stored for its period
+   becomes a ``duplicate`` reject, one in a closed period a ``closed_period`` reject
+   (unless ``allow_closed``);
+5. write each input file's rows per period as Parquet, named after the file's sha256,
+   then the manifest, then record everything in the ledger in one transaction.
+
+A run killed anywhere before the ledger commit leaves only orphans, and the next run
+does the same work again with the same result. With ``period`` only the new files that
+have a call in that period are ingested (whole: their calls of other periods go to
+those periods); the other new files wait in the inbox for a run without ``period``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from cdr_rating.accounts import load_accounts, load_sheets
+from cdr_rating.cdrs import InputOptions, NumberRules, Reason
+from cdr_rating.cdrs.raw_lines import attach_raw
+from cdr_rating.config import Settings
+from cdr_rating.errors import CdrRatingError, InputError, UsageError
+from cdr_rating.ledger import FileTotal, IngestedFile, Ledger, PartitionFile, RunRecord
+from cdr_rating.money import format_amount
+from cdr_rating.pipeline import rate_lazy
+from cdr_rating.rating import RatingPlan
+from cdr_rating.rating.engine import split_outcome
+from cdr_rating.rejects import with_messages
+from cdr_rating.store import (
+    KINDS,
+    DataDir,
+    Kind,
+    RunLock,
+    call_hash,
+    call_index_hits,
+    checkpoint,
+    period_of,
+    remove_orphans,
+    sync_directories,
+    write_call_index,
+    write_json,
+    write_partition,
+)
+
+log = logging.getLogger(__name__)
+
+# A piece of the store: (kind, sha256 of its input file, period, rows).
+Piece = tuple[Kind, str, str, pl.DataFrame]
+# Progress: (what is happening, done, total); total 0 means "unknown".
+Progress = Callable[[str, int, int], None]
+# The steps whose time counts as rating; every other step is bookkeeping.
+RATING_STEPS = ("plan", "rate", "rejects")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What the run is asked to do (the options of ``cdr-rating run``)."""
+
+    period: str | None = None
+    close: bool = False
+    dry_run: bool = False
+    allow_closed: bool = False
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    """A file of the inbox: ``name`` is its path relative to the inbox."""
+
+    path: Path
+    name: str
+    size: int
+    mtime_ns: int
+    sha256: str = ""
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    name: str
+    sha256: str
+    why: str
+
+
+@dataclass(frozen=True)
+class CurrencyTotal:
+    calls: int
+    billable_s: int
+    charge: str
+
+
+@dataclass
+class RunReport:
+    """What a run did (or, dry, would do); the manifest is this plus the inputs' hashes."""
+
+    run_id: str
+    dry_run: bool
+    started: str
+    finished: str = ""
+    new: list[InboxFile] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    deferred: list[SkippedFile] = field(default_factory=list)
+    read: int = 0
+    rated: int = 0
+    rejected: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    duplicates_in_input: int = 0
+    duplicates_stored: int = 0
+    totals: dict[str, CurrencyTotal] = field(default_factory=dict)
+    periods: list[str] = field(default_factory=list)
+    close: str | None = None
+    already_closed: bool = False
+    orphans: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    cpu_timings: dict[str, float] = field(default_factory=dict)
+    manifest: Path | None = None
+
+    def reconciles(self) -> bool:
+        return self.read == self.rated + self.rejected
+
+    @property
+    def bookkeeping_s(self) -> float:
+        return sum(t for step, t in self.timings.items() if step not in RATING_STEPS)
+
+    def summary_lines(self) -> list[str]:
+        """The summary printed on stderr, one line per fact."""
+        lines = [
+            f"{'dry run' if self.dry_run else 'run'} {self.run_id}: files {len(self.new)} new, "
+            f"{len(self.skipped)} already ingested"
+            + (f", {len(self.deferred)} left for another period" if self.deferred else "")
+        ]
+        if self.orphans:
+            verb = "would remove" if self.dry_run else "removed"
+            lines.append(f"{verb} {len(self.orphans)} files left by an interrupted run")
+        lines.append(f"read {self.read} = rated {self.rated} + rejected {self.rejected}")
+        if self.rejected_by_reason:
+            listed = ", ".join(f"{r} {n}" for r, n in self.rejected_by_reason.items())
+            lines.append(f"rejected by reason: {listed}")
+        lines.append(
+            f"duplicates: {self.duplicates_in_input + self.duplicates_stored} "
+            f"({self.duplicates_in_input} within the new files, {self.duplicates_stored} "
+            "already stored)"
+        )
+        lines += [
+            f"total {currency} {total.charge} for {total.calls} calls, "
+            f"{total.billable_s} billable seconds"
+            for currency, total in self.totals.items()
+        ]
+        if self.close is not None:
+            state = (
+                "was already closed"
+                if self.already_closed
+                else ("would be closed" if self.dry_run else "closed")
+            )
+            lines.append(f"period {self.close} {state}")
+        if self.dry_run:
+            lines.append("dry run: nothing was written")
+        return lines
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: the manifest's counts and the JSON log's summary record."""
+        return {
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "started": self.started,
+            "finished": self.finished,
+            "files": {
+                "new": [{"path": f.name, "sha256": f.sha256, "size": f.size} for f in self.new],
+                "skipped": [vars(f) for f in self.skipped],
+                "deferred": [vars(f) for f in self.deferred],
+            },
+            "counts": {
+                "read": self.read,
+                "rated": self.rated,
+                "rejected": self.rejected,
+                "rejected_by_reason": self.rejected_by_reason,
+                "duplicates": {
+                    "within_input": self.duplicates_in_input,
+                    "already_stored": self.duplicates_stored,
+                },
+            },
+            "totals": {currency: vars(total) for currency, total in self.totals.items()},
+            "periods": self.periods,
+            "close": self.close,
+            "already_closed": self.already_closed,
+            "orphans_removed": self.orphans,
+            "timings_s": {step: round(t, 4) for step, t in self.timings.items()},
+            "cpu_s": {step: round(t, 4) for step, t in self.cpu_timings.items()},
+        }
+
+
+class Stopwatch:
+    """Wall time and CPU time (all threads) per named step; repeated steps add up.
+
+    On a busy machine wall times swell with other processes' load while CPU times hardly
+    move, so both are recorded.
+    """
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        began, began_cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - began
+            self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - began_cpu
+
+
+def check_period(period: str) -> str:
+    """``period`` if it is a billing period ``YYYY-MM``, else a usage error."""
+    try:
+        datetime.strptime(period + "-01", "%Y-%m-%d")
+    except ValueError:
+        valid = False
+    else:
+        valid = len(period) == 7
+    if not valid:
+        raise UsageError(f"--period {period!r} is not a billing period like 2026-10 (YYYY-MM)")
+    return period
+
+
+def new_run_id() -> str:
+    """Sortable and unique: the start time (UTC) and a random suffix."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def run_batch(
+    settings: Settings, request: RunRequest, progress: Progress | None = None
+) -> RunReport:
+    """Do one run (see the module docstring) and report what it did.
+
+    Raises:
+        UsageError: bad options (exit 2); ConfigError: bad sheets or accounts (exit 2);
+        InputError: an inbox file that cannot be read (exit 3); LockHeldError: another
+        run is in progress (exit 75).
+    """
+    if request.period is not None:
+        check_period(request.period)
+    if request.close and request.period is None:
+        raise UsageError("--close needs --period YYYY-MM: the billing period to close")
+    data = DataDir(settings.paths.data_dir)
+    stopwatch = Stopwatch()
+    report = RunReport(run_id=new_run_id(), dry_run=request.dry_run, started=_now())
+    with stopwatch.step("lock"):
+        lock = RunLock(data.root, shared=request.dry_run)
+        lock.acquire()
+    try:
+        with stopwatch.step("ledger"):
+            ledger = Ledger.snapshot(data.ledger) if request.dry_run else Ledger.open(data.ledger)
+        with ledger:
+            batch = _Batch(settings, request, data, ledger, stopwatch, report, progress)
+            try:
+                batch.execute()
+            except Exception as exc:
+                if not request.dry_run:
+                    batch.record_failure(exc)
+                raise
+    finally:
+        lock.release()
+    report.timings, report.cpu_timings = dict(stopwatch.timings), dict(stopwatch.cpu)
+    return report
+
+
+class _Batch:
+    """The state of one run while it executes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        request: RunRequest,
+        data: DataDir,
+        ledger: Ledger,
+        stopwatch: Stopwatch,
+        report: RunReport,
+        progress: Progress | None,
+    ) -> None:
+        self.settings = settings
+        self.request = request
+        self.data = data
+        self.ledger = ledger
+        self.stopwatch = stopwatch
+        self.report = report
+        self.progress = progress or (lambda _what, _done, _total: None)
+        self.references: dict[str, Any] = {}
+
+    def execute(self) -> None:
+        report, step, dry = self.report, self.stopwatch.step, self.request.dry_run
+        with step("cleanup"):
+            self.remove_orphans()
+        checkpoint("orphans-removed")
+        with step("plan"):
+            plan, options = self.load_plan()
+        with step("hash"):
+            candidates = self.scan_inbox()
+        closed = self.ledger.closed_periods()
+        results = self.rate(candidates, plan, options)
+        pieces: list[Piece] = []
+        partitions: list[PartitionFile] = []
+        totals: list[FileTotal] = []
+        if results is not None:
+            with step("periods"):
+                zone = self.settings.billing.timezone
+                rated, rejects = (
+                    frame.with_columns(period_of(frame.get_column("start"), zone))
+                    for frame in results
+                )
+            with step("duplicates"):
+                rated, moved = self.move_stored_and_closed(rated, closed)
+            with step("rejects"):
+                rejects = self.finish_rejects(rejects, moved)
+            with step("summary"):
+                pieces = [
+                    *_pieces("rated", rated, report.new),
+                    *_pieces("rejects", rejects, report.new),
+                ]
+                totals = self.count(pieces, plan)
+                partitions = self.describe_partitions(pieces)
+        if self.request.close and self.request.period is not None:
+            report.close = self.request.period
+            report.already_closed = self.request.period in closed
+            self.warn_if_open_ended(self.request.period)
+        if dry:
+            report.finished = _now()
+            return
+        with step("write"):
+            self.write_partitions(pieces)
+        checkpoint("partitions-written")
+        with step("manifest"):
+            self.write_manifest(status="ok", exit_status=0)
+        checkpoint("manifest-written")
+        with step("ledger"):
+            self.ledger.record_run(
+                self.run_record("ok", 0),
+                files=[self.ingested(file, partitions) for file in report.new],
+                partitions=partitions,
+                totals=totals,
+                close=None if report.already_closed else report.close,
+            )
+        checkpoint("ledger-committed")
+        with step("manifest"):
+            self.write_manifest(status="ok", exit_status=0)
+
+    def remove_orphans(self) -> None:
+        recorded = {partition.path for partition in self.ledger.partition_files()}
+        dry = self.request.dry_run
+        orphans = remove_orphans(self.data, recorded, self.ledger.run_ids(), dry_run=dry)
+        self.report.orphans = orphans
+        if orphans:
+            log.warning(
+                "%s %d files left by an interrupted run: %s",
+                "would remove" if dry else "removed",
+                len(orphans),
+                ", ".join(orphans),
+            )
+
+    def load_plan(self) -> tuple[RatingPlan, InputOptions]:
+        paths, given = self.settings.paths, self.settings.input
+        options = InputOptions(
+            input_tz=given.timezone,
+            numbers=NumberRules(
+                international_prefix=given.international_prefix,
+                trunk_prefix=given.trunk_prefix,
+                country_code=given.country_code,
+                strip_prefixes=tuple(given.strip_prefixes),
+            ),
+        )
+        sheets = load_sheets(paths.sheets)
+        accounts = (
+            load_accounts(paths.accounts, sheets, options.numbers)
+            if paths.accounts is not None
+            else None
+        )
+        self.references = {
+            "config": self._reference(self.settings.source),
+            "sheets": [
+                self._reference(path)
+                for sheet in sheets
+                for path in sorted({sheet.path, sheet.rates_path})
+            ],
+            "accounts": None if paths.accounts is None else self._reference(paths.accounts),
+            "fees": (
+                self._reference(paths.fees)
+                if paths.fees is not None and paths.fees.is_file()
+                else None
+            ),
+        }
+        return RatingPlan.from_sheets(sheets, accounts=accounts), options
+
+    def _reference(self, path: Path) -> dict[str, Any]:
+        return {"path": str(path), "sha256": _sha256(path), "size": path.stat().st_size}
+
+    def scan_inbox(self) -> list[InboxFile]:
+        """The new files, in name order; skipped ones go to the report."""
+        ingested = self.ledger.ingested_files()
+        unchanged = {(f.path, f.size, f.mtime_ns): f for f in ingested.values()}
+        to_hash: list[InboxFile] = []
+        for file in _list_inbox(self.settings):
+            known = unchanged.get((file.name, file.size, file.mtime_ns))
+            if known is None:
+                to_hash.append(file)
+            else:
+                self.report.skipped.append(
+                    SkippedFile(file.name, known.sha256, f"already ingested by run {known.run_id}")
+                )
+        hashed = self._hash_all(to_hash)
+        new: list[InboxFile] = []
+        first_of: dict[str, str] = {}
+        for file in hashed:
+            before = ingested.get(file.sha256)
+            if before is not None:
+                why = f"same content as {before.path}, ingested by run {before.run_id}"
+            elif file.sha256 in first_of:
+                why = f"same content as {first_of[file.sha256]} in this run"
+            else:
+                first_of[file.sha256] = file.name
+                new.append(file)
+                continue
+            log.info("skipped %s: %s", file.name, why)
+            self.report.skipped.append(SkippedFile(file.name, file.sha256, why))
+        return new
+
+    def _hash_all(self, files: Sequence[InboxFile]) -> list[InboxFile]:
+        done: list[InboxFile] = []
+        self.progress("hashing inbox files", 0, len(files))
+        workers = max(1, min(4, os.cpu_count() or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for file, digest in zip(files, pool.map(lambda f: _sha256(f.path), files), strict=True):
+                done.append(
+                    InboxFile(file.path, file.name, file.size, file.mtime_ns, sha256=digest)
+                )
+                self.progress("hashing inbox files", len(done), len(files))
+        return done
+
+    def rate(
+        self, candidates: list[InboxFile], plan: RatingPlan, options: InputOptions
+    ) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+        """Rated calls and rejects of the new files; ``None`` when there is nothing to
+        ingest. Sets ``report.new`` to the files ingested."""
+        with self.stopwatch.step("rate"):
+            if not candidates:
+                return None
+            self.progress(f"rating {len(candidates)} files", 0, 0)
+            outcome = self._outcome(candidates, plan, options)
+            new = candidates
+            if self.request.period is not None:
+                outcome, new = self._only_period(outcome, candidates, plan, options)
+            self.report.new = new
+            if not new:
+                return None
+            return split_outcome(outcome)
+
+    def _outcome(
+        self, files: Sequence[InboxFile], plan: RatingPlan, options: InputOptions
+    ) -> pl.DataFrame:
+        fmt = self.settings.input.format
+        try:
+            return rate_lazy([file.path for file in files], plan, fmt, options).collect()
+        except pl.exceptions.PolarsError as exc:
+            raise InputError(
+                f"{self.settings.paths.inbox}: reading the new files failed: "
+                f"{str(exc).strip().splitlines()[0]}"
+            ) from exc
+
+    def _only_period(
+        self, outcome: pl.DataFrame, new: list[InboxFile], plan: RatingPlan, options: InputOptions
+    ) -> tuple[pl.DataFrame, list[InboxFile]]:
+        """Keep the files that have a call in the requested period; rate them again alone
+        when others are left out, so that no call is compared with a file not ingested."""
+        period = self.request.period
+        assert period is not None
+        periods = period_of(outcome.get_column("start"), self.settings.billing.timezone)
+        wanted = set(outcome.get_column("file").filter(periods == period).unique().to_list())
+        keep = [file for file in new if str(file.path) in wanted]
+        for file in new:
+            if str(file.path) not in wanted:
+                why = f"no call in period {period}; a run without --period ingests it"
+                log.info("left %s in the inbox: %s", file.name, why)
+                self.report.deferred.append(SkippedFile(file.name, file.sha256, why))
+        if len(keep) == len(new) or not keep:
+            return outcome, keep
+        return self._outcome(keep, plan, options), keep
+
+    def move_stored_and_closed(
+        self, rated: pl.DataFrame, closed: set[str]
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Split off the rated calls already stored for their period (``duplicate``) and
+        those in a closed period (``closed_period``, unless closed periods are allowed).
+
+        The moved rows carry ``_reason`` and ``_detail`` (their reject message)."""
+        stored = self._stored_duplicates(rated)
+        self.report.duplicates_stored = stored.height
+        periods = set(rated.get_column("_period").unique().to_list())
+        blocked = set() if self.request.allow_closed else closed & periods
+        if stored.is_empty() and not blocked:  # the usual night: nothing to move, no copy
+            none = pl.lit(None, pl.String)
+            return rated, rated.clear().with_columns(_reason=none, _detail=none)
+        stored_in = pl.Series("_stored_in", [None] * rated.height, dtype=pl.String).scatter(
+            stored.get_column("_row"), stored.get_column("_stored_in")
+        )
+        marked = rated.with_columns(stored_in).with_columns(
+            _reason=pl.when(pl.col("_stored_in").is_not_null())
+            .then(pl.lit(Reason.DUPLICATE.value))
+            .when(pl.col("_period").is_in(sorted(blocked)))
+            .then(pl.lit(Reason.CLOSED_PERIOD.value)),
+        )
+        detail = (
+            pl.when(pl.col("_reason") == Reason.DUPLICATE.value)
+            .then(
+                pl.format(
+                    "call_id '{}' is already stored for period {} ({}); a call is never "
+                    "billed twice",
+                    pl.col("call_id"),
+                    pl.col("_period"),
+                    pl.col("_stored_in"),
+                )
+            )
+            .otherwise(
+                pl.format(
+                    "billing period {} is closed; pass --allow-closed to add late calls to it",
+                    pl.col("_period"),
+                )
+            )
+        )
+        moved = marked.filter(pl.col("_reason").is_not_null()).with_columns(_detail=detail)
+        kept = marked.filter(pl.col("_reason").is_null()).drop("_stored_in", "_reason")
+        return kept, moved.drop("_stored_in")
+
+    def _stored_duplicates(self, rated: pl.DataFrame) -> pl.DataFrame:
+        """``_row`` of each rated call whose call_id is stored in its period, and where."""
+        none = pl.DataFrame(schema={"_row": pl.UInt32, "_stored_in": pl.String})
+        if rated.is_empty():
+            return none
+        periods = sorted(rated.get_column("_period").unique().to_list())
+        stored = self.ledger.partition_files("rated", periods)
+        if not stored:
+            return none
+        paths = [self.data.root / partition.path for partition in stored]
+        missing = [path for path in paths if not path.is_file()]
+        if missing:
+            raise CdrRatingError(
+                f"{missing[0]}: the ledger lists this file but it is missing from the data "
+                "directory; restore it from a backup before the next run"
+            )
+        new = rated.select(
+            pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
+            "call_id",
+            "_period",
+            call_hash(pl.col("call_id")),
+        )
+        hits = call_index_hits(
+            self.data, paths, new.get_column("call_hash"), repair=not self.request.dry_run
+        )
+        if hits.is_empty():
+            return none
+        where = pl.DataFrame(
+            {"partition": [p.path for p in stored], "_period": [p.period for p in stored]}
+        )
+        candidates = new.join(hits.join(where, on="partition"), on=["call_hash", "_period"])
+        if candidates.is_empty():
+            return none
+        # Equal hashes are only candidates: compare the call_ids themselves.
+        stored_ids = pl.concat(
+            [
+                pl.scan_parquet(self.data.root / partition)
+                .select("call_id")
+                .filter(pl.col("call_id").is_in(candidates.get_column("call_id").implode()))
+                .with_columns(partition=pl.lit(partition))
+                for partition in candidates.get_column("partition").unique().sort()
+            ]
+        ).collect()
+        return (
+            candidates.join(stored_ids, on=["call_id", "partition"])
+            .group_by("_row")
+            .agg(pl.col("partition").min().alias("_stored_in"))
+            .sort("_row")
+        )
+
+    def finish_rejects(self, rejects: pl.DataFrame, moved: pl.DataFrame) -> pl.DataFrame:
+        """All rejects with their message, input line and ``_period``, in input order."""
+        moved = moved.select(
+            pl.col(name) if name in moved.columns else pl.lit(None, dtype).alias(name)
+            for name, dtype in rejects.schema.items()
+            if name != "reason"
+        ).with_columns(reason=moved.get_column("_reason"))
+        combined = pl.concat([rejects, moved.select(rejects.columns)], how="vertical_relaxed")
+        combined = with_messages(combined).sort("file", "line", maintain_order=True)
+        periods = combined.select("file", "line", "_period")
+        return attach_raw(combined).join(
+            periods, on=["file", "line"], how="left", maintain_order="left", nulls_equal=True
+        )
+
+    def count(self, pieces: Sequence[Piece], plan: RatingPlan) -> list[FileTotal]:
+        """Fill in the report's counts and totals; return the totals per file and period."""
+        report = self.report
+        rated = [piece for piece in pieces if piece[0] == "rated"]
+        rejected = [piece for piece in pieces if piece[0] == "rejects"]
+        report.rated = sum(frame.height for *_, frame in rated)
+        report.rejected = sum(frame.height for *_, frame in rejected)
+        report.read = report.rated + report.rejected
+        reasons = (
+            pl.concat([frame.select("reason") for *_, frame in rejected])
+            .group_by("reason")
+            .len()
+            .sort(["len", "reason"], descending=[True, False])
+            if rejected
+            else pl.DataFrame(schema={"reason": pl.String, "len": pl.UInt32})
+        )
+        report.rejected_by_reason = dict(reasons.iter_rows())
+        report.duplicates_in_input = (
+            report.rejected_by_reason.get(Reason.DUPLICATE.value, 0) - report.duplicates_stored
+        )
+        report.periods = sorted({period for _, _, period, _ in pieces})
+        totals = [
+            FileTotal(sha256, period, currency, calls, billable, Decimal(charge))
+            for _, sha256, period, frame in rated
+            for currency, calls, billable, charge in frame.group_by("currency")
+            .agg(pl.len(), pl.col("billable_s").sum(), pl.col("charge").sum())
+            .sort("currency")
+            .iter_rows()
+        ]
+        decimals = dict(plan.sheet_table.group_by("currency").agg(pl.col("decimals").max()).rows())
+        for currency in sorted({total.currency for total in totals}):
+            mine = [total for total in totals if total.currency == currency]
+            report.totals[currency] = CurrencyTotal(
+                sum(total.calls for total in mine),
+                sum(total.billable_s for total in mine),
+                format_amount(
+                    sum((total.charge for total in mine), Decimal(0)), decimals[currency]
+                ),
+            )
+        return totals
+
+    def warn_if_open_ended(self, period: str) -> None:
+        zone = ZoneInfo(self.settings.billing.timezone)
+        year, month = map(int, period.split("-"))
+        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
+        if datetime.now(UTC) < end:
+            log.warning("closing %s before it has ended (it ends at %s)", period, end.isoformat())
+
+    def describe_partitions(self, pieces: Sequence[Piece]) -> list[PartitionFile]:
+        """The ledger rows of the files this run writes."""
+        return [
+            PartitionFile(
+                self.data.relative(self.data.partition(kind, period, sha256)),
+                sha256,
+                kind,
+                period,
+                frame.height,
+            )
+            for kind, sha256, period, frame in pieces
+        ]
+
+    def write_partitions(self, pieces: Sequence[Piece]) -> None:
+        written: list[Path] = []
+        for done, (kind, sha256, period, frame) in enumerate(pieces, start=1):
+            path = self.data.partition(kind, period, sha256)
+            write_partition(frame, path, sync_directory=False)
+            written.append(path)
+            if kind == "rated":
+                written.append(write_call_index(frame, self.data, path, sync_directory=False))
+            self.progress("writing the store", done, len(pieces))
+            checkpoint("partition-written")
+        sync_directories(written)  # once per folder, before the ledger refers to them
+
+    def ingested(self, file: InboxFile, partitions: Sequence[PartitionFile]) -> IngestedFile:
+        rows: dict[str, int] = dict.fromkeys(KINDS, 0)
+        for partition in partitions:
+            if partition.sha256 == file.sha256:
+                rows[partition.kind] += partition.rows
+        return IngestedFile(
+            sha256=file.sha256,
+            path=file.name,
+            size=file.size,
+            mtime_ns=file.mtime_ns,
+            run_id=self.report.run_id,
+            rows=rows["rated"] + rows["rejects"],
+            rated=rows["rated"],
+            rejected=rows["rejects"],
+            ingested_at=self.report.started,
+        )
+
+    def run_record(self, status: str, exit_status: int, error: str | None = None) -> RunRecord:
+        report = self.report
+        return RunRecord(
+            run_id=report.run_id,
+            started_at=report.started,
+            finished_at=report.finished or _now(),
+            status=status,
+            exit_status=exit_status,
+            files_new=len(report.new),
+            files_skipped=len(report.skipped),
+            read=report.read,
+            rated=report.rated,
+            rejected=report.rejected,
+            duplicates=report.duplicates_in_input + report.duplicates_stored,
+            manifest=self.data.relative(self.data.manifest(report.run_id)),
+            error=error,
+        )
+
+    def write_manifest(self, status: str, exit_status: int, error: str | None = None) -> None:
+        report = self.report
+        report.finished = _now()
+        report.timings, report.cpu_timings = dict(self.stopwatch.timings), dict(self.stopwatch.cpu)
+        report.manifest = self.data.manifest(report.run_id)
+        manifest = {
+            **report.as_dict(),
+            "status": status,
+            "exit_status": exit_status,
+            "error": error,
+            "request": vars(self.request),
+            "data_dir": str(self.data.root),
+            "inbox": str(self.settings.paths.inbox),
+            "references": self.references,
+        }
+        write_json(manifest, report.manifest)
+
+    def record_failure(self, exc: Exception) -> None:
+        """Leave a trace of a failed run: its manifest and a ``failed`` row in the ledger.
+
+        Files it may have written are orphans, removed by the next run.
+        """
+        exit_status = int(getattr(exc, "exit_code", 1))
+        error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        try:
+            self.write_manifest("failed", exit_status, error)
+            self.ledger.record_run(self.run_record("failed", exit_status, error))
+        except Exception as secondary:  # the original error matters more
+            log.warning("could not record the failed run: %s", secondary)
+
+
+def _list_inbox(settings: Settings) -> list[InboxFile]:
+    """The CDR files of the inbox (by pattern, minus hidden, accounts and fees files)."""
+    paths = settings.paths
+    if not paths.inbox.is_dir():
+        raise InputError(f"{paths.inbox}: inbox directory not found (paths.inbox)")
+    excluded = {path for path in (paths.accounts, paths.fees) if path is not None}
+    found = {
+        path
+        for pattern in paths.inbox_patterns
+        for path in paths.inbox.glob(pattern)
+        if not path.name.startswith(".") and path.is_file() and path.resolve() not in excluded
+    }
+    files = []
+    for path in sorted(found):
+        try:
+            status = path.stat()
+        except OSError as exc:
+            raise InputError(f"{path}: cannot read it: {exc.strerror}") from exc
+        name = path.relative_to(paths.inbox).as_posix()
+        files.append(InboxFile(path, name, status.st_size, status.st_mtime_ns))
+    return files
+
+
+def _sha256(path: Path) -> str:
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it: {exc.strerror}") from exc
+
+
+def _pieces(kind: Kind, frame: pl.DataFrame, new: Sequence[InboxFile]) -> list[Piece]:
+    """``frame`` cut into one piece per input file and period, in input order, with
+    ``file`` as the path inside the inbox (so that the store does not depend on where
+    the inbox is mounted).
+
+    Rows of one file are contiguous (input order), so pieces are zero-copy slices; only a
+    file whose calls fall in several periods is filtered. The frame is made contiguous
+    first: its columns come in differently many chunks, which makes any later column
+    change and the Parquet writer slower than one copy up front.
+    """
+    by_path = {str(file.path): file for file in new}
+    frame = frame.rechunk().with_columns(
+        pl.col("file").replace_strict(
+            {path: file.name for path, file in by_path.items()}, return_dtype=pl.String
+        )
+    )
+    by_name = {file.name: file for file in new}
+    runs = frame.select(pl.col("file").rle()).unnest("file")
+    if runs.get_column("value").is_unique().all():
+        starts = runs.get_column("len").cum_sum() - runs.get_column("len")
+        parts = [
+            frame.slice(start, length)
+            for start, length in zip(starts, runs.get_column("len"), strict=True)
+        ]
+    else:
+        parts = frame.partition_by("file", maintain_order=True)
+    pieces: list[Piece] = []
+    for part in parts:
+        sha256 = by_name[part.get_column("file")[0]].sha256
+        periods = part.get_column("_period").unique(maintain_order=True).to_list()
+        split = (
+            {(periods[0],): part}
+            if len(periods) == 1
+            else part.partition_by("_period", maintain_order=True, as_dict=True)
+        )
+        pieces += [
+            (kind, sha256, str(period), piece.drop("_period")) for (period,), piece in split.items()
+        ]
+    return pieces
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
