@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
-import polars as pl
-
 from cdr_rating.cdrs import InputOptions
 from cdr_rating.pipeline import RatingResult, rate_files
 from cdr_rating.rating import RatingPlan
@@ -15,8 +13,8 @@ from cdr_rating.sheets import load_sheet
 from sheetfactory import SheetSpec, row, write_sheet
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cdrs"
-REPO = Path(__file__).resolve().parents[1]
-REAL_FORMATS = REPO.parent / "shared" / "real_formats" / "cdrs"
+# ``../shared/real_formats/`` seen from the repository root.
+REAL_FORMATS = Path(__file__).resolve().parents[2] / "shared" / "real_formats" / "cdrs"
 
 # Per-minute rates billed per second, so a charge is seconds * rate / 60.
 FLAT_SHEET = SheetSpec(
@@ -76,8 +74,3 @@ def write(directory: Path, name: str, text: str | bytes) -> Path:
 def column(result: RatingResult, name: str) -> list[object]:
     """One column of the rated calls, in input order."""
     return result.rated.get_column(name).to_list()
-
-
-def frame_rows(frame: pl.DataFrame, *names: str) -> list[tuple[object, ...]]:
-    """Selected columns of a frame as tuples."""
-    return frame.select(*names).rows()

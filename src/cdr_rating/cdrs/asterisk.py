@@ -12,8 +12,7 @@ calling channel, and the same row again into ``<accountcode>.csv``. The call_id 
 legs and attempts apart and makes a re-delivered row a duplicate:
 
 * with a uniqueid: ``<uniqueid>-<8 hex digits>``, the digits being the low 32 bits of
-  the fingerprint (``identity.fingerprint``) of start, answer, end, disposition,
-  channel and dstchannel;
+  the fingerprint (``identity.fingerprint``) of start, disposition and dstchannel;
 * without one (16 columns, or an empty uniqueid): ``ast-<16 hex digits>``, the whole
   fingerprint of accountcode, src, dst, channel, dstchannel, start, answer, end,
   duration, billsec and disposition.
@@ -57,9 +56,11 @@ WANTED = (
     DISPOSITION,
     UNIQUEID,
 )
-# What tells apart the rows that share a uniqueid: each leg and attempt has its own
-# channel pair and times.
-LEG_FIELDS = (START, ANSWER, END, DISPOSITION, CHANNEL, DSTCHANNEL)
+# What tells apart the rows that share a uniqueid. The channel is the one the uniqueid
+# names, the same in all of them. Each leg or attempt dials its own destination channel
+# (its name ends in a sequence number), at its own start; the disposition separates rows
+# that have neither (no destination, same second). Answer and end time add nothing.
+LEG_FIELDS = (START, DISPOSITION, DSTCHANNEL)
 ROW_FIELDS = (
     ACCOUNTCODE,
     SRC,
@@ -121,7 +122,7 @@ def read_asterisk(path: Path) -> pl.LazyFrame:
         "duration": pl.col(field_name(BILLSEC)),
         "disposition": disposition,
     }
-    return raw_frame(plan, path, shaped(counts), columns, checks)
+    return raw_frame(rows, path, shaped(counts), columns, checks, plan)
 
 
 def _with_call_ids(rows: pl.DataFrame) -> pl.LazyFrame:

@@ -61,7 +61,7 @@ def read_canonical(path: Path) -> pl.LazyFrame:
     counts = pl.col("fields") == len(names)
     checks = shape_checks(counts, f"the header has {len(names)}")
     columns = {name: field(position) for name, position in index.items()}
-    return raw_frame(rows.lazy(), path, shaped(counts), columns, checks)
+    return raw_frame(rows, path, shaped(counts), columns, checks)
 
 
 def _read_parquet(path: Path) -> pl.LazyFrame:

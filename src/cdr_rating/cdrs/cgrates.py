@@ -147,4 +147,4 @@ def read_cgrates(path: Path) -> pl.LazyFrame:
         .then(pl.lit(ANSWERED))
         .otherwise(pl.lit(NOT_ANSWERED)),
     }
-    return raw_frame(rows.lazy(), path, shaped(counts), columns, checks)
+    return raw_frame(rows, path, shaped(counts), columns, checks)

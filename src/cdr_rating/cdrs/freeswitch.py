@@ -108,4 +108,4 @@ def read_freeswitch(path: Path) -> pl.LazyFrame:
         .then(hangup_cause)
         .otherwise(pl.lit(NOT_ANSWERED)),
     }
-    return raw_frame(rows.lazy(), path, shaped(counts), columns, checks)
+    return raw_frame(rows, path, shaped(counts), columns, checks)

@@ -80,22 +80,24 @@ def with_fingerprint(
 ) -> pl.LazyFrame:
     """Add ``name``: the fingerprint of ``columns``, reading ``words`` words of each key
     (``words_needed``; fewer would cut long keys short of the reference)."""
-    key = pl.concat_str([pl.col(column).fill_null("") for column in columns], separator=SEPARATOR)
+    texts = [pl.col(column).fill_null("") for column in columns]
     width = 8 * words
-    # pad_end counts characters and a character has at least one byte, so every key is
-    # at least ``width`` bytes long before the byte slice.
+    separated: list[pl.Expr] = []
+    for text in texts:
+        separated += [pl.lit(SEPARATOR), text] if separated else [text]
+    # The key and its zero padding in one copy; a character has at least one byte, so
+    # ``width`` padding bytes make every key at least ``width`` bytes long.
+    padded = pl.concat_str([*separated, pl.lit("\0" * width)])
+    length = pl.sum_horizontal(text.str.len_bytes() for text in texts) + (len(texts) - 1)
     as_words = (
-        key.str.pad_end(width, "\0")
-        .cast(pl.Binary)
+        padded.cast(pl.Binary)
         .bin.slice(0, width)
         .bin.reinterpret(dtype=pl.Array(pl.UInt64, words), endianness="little")
     )
     constants = pl.lit(pl.Series([WORD_CONSTANTS[:words]], dtype=pl.Array(pl.UInt64, words)))
     h = pl.col(name)
     plan = plan.with_columns(
-        (_u64(SEED) + key.str.len_bytes().cast(pl.UInt64) + (as_words * constants).arr.sum()).alias(
-            name
-        )
+        (_u64(SEED) + length.cast(pl.UInt64) + (as_words * constants).arr.sum()).alias(name)
     )
     for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
         plan = plan.with_columns(((h ^ (h // _u64(1 << shift))) * _u64(multiplier)).alias(name))

@@ -144,7 +144,7 @@ class MappedReader:
             values["call_id"] = "map-" + hex_digits(pl.col("_row_key"), 16)
         counts = pl.col("fields") == len(names)
         checks = shape_checks(counts, f"the header has {len(names)}")
-        return raw_frame(rows.lazy(), path, shaped(counts), values, checks)
+        return raw_frame(rows, path, shaped(counts), values, checks)
 
 
 def _positions(path: Path, names: list[str], column_map: ColumnMap) -> dict[str, list[int]]:

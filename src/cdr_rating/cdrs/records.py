@@ -28,7 +28,11 @@ def field(index: int) -> pl.Expr:
 
 @dataclass(frozen=True)
 class Check:
-    """A rule a line must pass: where ``failed`` is true the line is rejected."""
+    """A rule a line must pass: where ``failed`` is true the line is rejected.
+
+    ``failed`` may use the columns a reader derives in its plan; ``detail``, the message,
+    only the split lines' own columns (it is formatted for the failed lines alone).
+    """
 
     failed: pl.Expr
     reason: Reason
@@ -98,18 +102,20 @@ def require_some_calls(rows: pl.DataFrame, shaped: pl.Expr, path: Path, what: st
 
 
 def raw_frame(
-    rows: pl.LazyFrame,
+    rows: pl.DataFrame,
     path: Path,
     shaped: pl.Expr,
     columns: Mapping[str, pl.Expr],
     checks: Sequence[Check],
+    plan: pl.LazyFrame | None = None,
 ) -> pl.LazyFrame:
     """The raw frame: ``columns`` (missing raw columns are null), ``file``, ``line`` and
     the first failed check as ``_reader_reason`` and ``_detail``.
 
-    ``rows`` (the split lines and whatever the reader derived from them) is computed
-    here, in one pass of the streaming engine. Where ``shaped`` is false (the line did
-    not split into the format's fields) every raw column is null: nothing, not even a
+    ``rows`` are the split lines; ``plan`` (``rows`` by default) adds what the reader
+    derives from them (call_ids, say). It is computed here, in one pass of the streaming
+    engine that keeps only the raw columns. Where ``shaped`` is false (the line did not
+    split into the format's fields) every raw column is null: nothing, not even a
     call_id, could be read from it.
     """
     first_failed: pl.Expr = pl.lit(None, pl.Int32)
@@ -117,46 +123,47 @@ def raw_frame(
         first_failed = (
             pl.when(check.failed).then(pl.lit(position, pl.Int32)).otherwise(first_failed)
         )
-    values = {
-        f"_raw_{name}": columns.get(name, pl.lit(None, pl.String)).cast(pl.String)
+    values = [
+        columns.get(name, pl.lit(None, pl.String)).cast(pl.String).alias(name)
         for name in RAW_COLUMNS
-    }
-    computed = rows.with_columns(_check=first_failed, _shaped=shaped, **values).collect(
+    ]
+    source = rows.lazy() if plan is None else plan
+    computed = source.select("line", *values, _check=first_failed, _shaped=shaped).collect(
         engine="streaming"
     )
+    if not computed.get_column("_shaped").all():
+        computed = computed.with_columns(
+            pl.when(pl.col("_shaped")).then(pl.col(name)).alias(name) for name in RAW_COLUMNS
+        )
     reasons = pl.Series([check.reason.value for check in checks], dtype=pl.String)
-    every_line_shaped = computed.get_column("_shaped").all()
     return computed.lazy().select(
-        *(
-            (
-                pl.col(f"_raw_{name}")
-                if every_line_shaped
-                else pl.when(pl.col("_shaped")).then(pl.col(f"_raw_{name}"))
-            ).alias(name)
-            for name in RAW_COLUMNS
-        ),
+        *RAW_COLUMNS,
         file=pl.lit(str(path)),
         line=pl.col("line"),
         _reader_reason=pl.lit(reasons).gather(pl.col("_check")),
-        _detail=pl.lit(_details(computed, checks)),
+        _detail=pl.lit(_details(rows, computed.get_column("_check"), checks)),
     )
 
 
-def _details(rows: pl.DataFrame, checks: Sequence[Check]) -> pl.Series:
+def _details(rows: pl.DataFrame, failed_check: pl.Series, checks: Sequence[Check]) -> pl.Series:
     """The ``_detail`` of every row: only failed rows have one, so each check's message
     is formatted for its own rows alone (formatting every row would cost more than
     reading the file)."""
     # Rechunked: on a frame whose columns are chunked differently (as the streaming
     # engine leaves them) pl.format can panic in Polars 2.1.
-    failed = rows.with_row_index("_position").filter(pl.col("_check").is_not_null()).rechunk()
-    texts = [
+    failed = (
+        rows.with_columns(_check=failed_check)
+        .with_row_index("_position")
+        .filter(pl.col("_check").is_not_null())
+        .rechunk()
+    )
+    every = pl.Series("_detail", [], dtype=pl.String).extend_constant(None, rows.height)
+    if failed.is_empty():
+        return every
+    found = pl.concat(
         failed.filter(pl.col("_check") == position).select(
             "_position", check.detail.cast(pl.String).alias("_detail")
         )
         for position, check in enumerate(checks)
-    ]
-    every = pl.Series("_detail", [], dtype=pl.String).extend_constant(None, rows.height)
-    if failed.is_empty():
-        return every
-    found = pl.concat(texts)
+    )
     return every.scatter(found.get_column("_position"), found.get_column("_detail"))
