@@ -188,3 +188,25 @@ def test_national_rule_applies_to_inputs(tmp_path: Path, plan: RatingPlan) -> No
     assert rate_files([path], plan, options=options).rated.get_column("number").to_list() == [
         "4930123"
     ]
+
+
+def test_parquet_and_csv_in_one_run(tmp_path: Path, plan: RatingPlan) -> None:
+    typed = tmp_path / "typed.parquet"
+    pl.DataFrame(
+        {
+            "call_id": ["p1"],
+            "caller": ["1"],
+            "callee": ["4930"],
+            "start": [dt.datetime(2026, 10, 1, 9, tzinfo=dt.UTC)],
+            "duration": [60],
+        }
+    ).write_parquet(typed)
+    text = write_cdrs(
+        tmp_path, "c1,,1,4930,2026-10-01T09:00:00Z,30,\np1,,1,4930,2026-10-01T09:00:00Z,60,\n"
+    )
+    result = rate_files([typed, text], plan)
+    assert result.rated.select("call_id", "charge").rows() == [
+        ("p1", Decimal("0.6000")),
+        ("c1", Decimal("0.3000")),
+    ]
+    assert result.rejects.select("call_id", "reason").rows() == [("p1", "duplicate")]

@@ -34,15 +34,17 @@ def rate_lazy(
 ) -> pl.LazyFrame:
     """The lazy pipeline: every input row, rated or with a ``_reason`` (``rate_outcome``)."""
     options = options or InputOptions()
-    prepared = mark_duplicates(
+    # Each file is parsed into the same typed columns before they are stacked: raw
+    # columns differ by format (a Parquet duration is Int64, a CSV one text).
+    calls = mark_duplicates(
         pl.concat(
             [
-                prepare_calls(raw, options, caller_numbers=plan.numbers is not None)
+                parsed_calls(prepare_calls(raw, options, caller_numbers=plan.numbers is not None))
                 for raw in read_inputs(paths, fmt)
             ]
         )
     )
-    outcome = rate_outcome(parsed_calls(prepared), plan)
+    outcome = rate_outcome(calls, plan)
     return outcome.select(
         *rated_columns(outcome),
         "_reason",
