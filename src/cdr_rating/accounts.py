@@ -120,18 +120,7 @@ def load_accounts(
     problems += _check_numbers(frame, path)
     if problems:
         raise ConfigError(problems)
-    return frame.select(
-        "account",
-        "name",
-        "sheet",
-        "effective_from",
-        "tax_rate",
-        "numbers",
-        "email",
-        "address",
-        "itemised",
-        "line",
-    )
+    return frame.select(*(c for c in KNOWN if c != "currency"), "line")
 
 
 def _effective_epoch(text: str, zone: ZoneInfo) -> tuple[int | None, str]:

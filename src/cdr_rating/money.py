@@ -9,7 +9,6 @@ become a Polars Decimal.
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from enum import StrEnum
 
@@ -20,8 +19,6 @@ NANO = 1_000_000_000  # 10**RATE_DECIMALS
 MAX_DECIMALS = 9
 INT128 = pl.Int128
 DECIMAL_PRECISION = 38
-
-DECIMAL_TEXT = re.compile(r"^\d+(\.\d+)?$")
 
 
 class RoundingMethod(StrEnum):
@@ -41,7 +38,7 @@ def money_dtype(decimals: int) -> pl.Decimal:
 def nano_from_text(expr: pl.Expr) -> pl.Expr:
     """Parse non-negative decimal text (``"0.0125"``) into integer nano-units, exactly.
 
-    The caller has already checked the text against ``DECIMAL_TEXT`` and at most
+    The caller has already checked that the text is digits with at most
     ``RATE_DECIMALS`` fraction digits; other text yields null.
     """
     parts = expr.str.split_exact(".", 1)
@@ -49,11 +46,6 @@ def nano_from_text(expr: pl.Expr) -> pl.Expr:
     fraction = parts.struct.field("field_1").fill_null("").str.pad_end(RATE_DECIMALS, "0")
     nano = (whole + fraction).str.to_integer(strict=False).cast(pl.Int64)
     return pl.when(expr.fill_null("") == "").then(None).otherwise(nano)
-
-
-def nano_to_decimal(nano: int) -> Decimal:
-    """An integer nano-unit amount as a Decimal (for messages and explanations)."""
-    return (Decimal(nano) / NANO).normalize()
 
 
 def round_quotient(numerator: pl.Expr, divisor: pl.Expr, method: pl.Expr) -> pl.Expr:

@@ -45,11 +45,8 @@ def rate_lazy(
         )
     )
     outcome = rate_outcome(calls, plan)
-    return outcome.select(
-        *rated_columns(outcome),
-        "_reason",
-        *(c for c in MESSAGE_FIELDS if c not in rated_columns(outcome)),
-    )
+    shown = rated_columns(outcome)
+    return outcome.select(*shown, "_reason", *(c for c in MESSAGE_FIELDS if c not in shown))
 
 
 def rate_files(

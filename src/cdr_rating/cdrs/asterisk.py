@@ -42,20 +42,6 @@ from cdr_rating.cdrs.schema import Reason
 LAYOUTS = (16, 17, 18, 21)
 ACCOUNTCODE, SRC, DST, DCONTEXT, CLID, CHANNEL, DSTCHANNEL, LASTAPP, LASTDATA = range(9)
 START, ANSWER, END, DURATION, BILLSEC, DISPOSITION, AMAFLAGS, UNIQUEID = range(9, 17)
-WANTED = (
-    ACCOUNTCODE,
-    SRC,
-    DST,
-    CHANNEL,
-    DSTCHANNEL,
-    START,
-    ANSWER,
-    END,
-    DURATION,
-    BILLSEC,
-    DISPOSITION,
-    UNIQUEID,
-)
 # What tells apart the rows that share a uniqueid. The channel is the one the uniqueid
 # names, the same in all of them. Each leg or attempt dials its own destination channel
 # (its name ends in a sequence number), at its own start; the disposition separates rows
@@ -74,6 +60,7 @@ ROW_FIELDS = (
     BILLSEC,
     DISPOSITION,
 )
+WANTED = (*ROW_FIELDS, UNIQUEID)
 ANSWERED = "ANSWERED"
 _TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
 

@@ -25,8 +25,6 @@ from cdr_rating.rejects import with_messages
 MICROS = 10**6
 MILLIS_PER_S = 1000
 
-# Columns ``rate_calls`` needs; everything else on the input is passed through.
-REQUIRED_COLUMNS = ("call_id", "number", "start", "duration_ms")
 # Columns it adds to every rated call, in order, after the input's own.
 RATED_COLUMNS = (
     "call_id",
@@ -374,7 +372,6 @@ def _finish(frame: pl.LazyFrame, plan: RatingPlan) -> pl.LazyFrame:
 
 __all__ = [
     "REJECT_COLUMNS",
-    "REQUIRED_COLUMNS",
     "rate_calls",
     "rate_outcome",
     "rated_columns",
