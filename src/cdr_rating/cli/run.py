@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from cdr_rating.batch import Progress as ProgressCallback
 from cdr_rating.batch import RunRequest, run_batch
@@ -81,7 +88,7 @@ def _progress(*, enabled: bool) -> Iterator[ProgressCallback | None]:
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
+        MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=error_console, transient=True) as bar:
