@@ -7,7 +7,7 @@ Both sides return ``{call_id: Rated | Rejected}``, so a test can compare them wi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -54,9 +54,10 @@ def duration_ms(duration: Decimal) -> int:
     return math.ceil(Fraction(duration) * 1000)
 
 
-def calls_frame(calls: Sequence[Call]) -> pl.LazyFrame:
-    """The engine's input: ``call_id``, ``number``, ``start`` (UTC, us), ``duration_ms``."""
-    return pl.LazyFrame(
+def calls_frame(calls: Sequence[Call], covered: Mapping[str, int] | None = None) -> pl.LazyFrame:
+    """The engine's input: ``call_id``, ``number``, ``start`` (UTC, us), ``duration_ms``;
+    with ``covered``, also the seconds an allowance covers per call (``_covered_s``)."""
+    frame = pl.LazyFrame(
         {
             "call_id": [call.call_id for call in calls],
             "number": [call.number for call in calls],
@@ -70,9 +71,15 @@ def calls_frame(calls: Sequence[Call]) -> pl.LazyFrame:
             "duration_ms": pl.Int64,
         },
     )
+    if covered is None:
+        return frame
+    seconds = [covered.get(call.call_id, 0) for call in calls]
+    return frame.with_columns(pl.Series("_covered_s", seconds, dtype=pl.Int64))
 
 
-def rate_with_engine(sheet_path: Path, calls: Sequence[Call]) -> dict[str, Outcome]:
+def rate_with_engine(
+    sheet_path: Path, calls: Sequence[Call], covered: Mapping[str, int] | None = None
+) -> dict[str, Outcome]:
     """Rate with ``cdr_rating`` and check the output shape the contract promises.
 
     Every call must come out exactly once (rated or rejected), and ``charge`` must be a
@@ -82,7 +89,7 @@ def rate_with_engine(sheet_path: Path, calls: Sequence[Call]) -> dict[str, Outco
     from cdr_rating.sheets import load_sheet
 
     plan = RatingPlan.from_sheets([load_sheet(sheet_path)])
-    rated_lf, rejects_lf = rate_calls(calls_frame(calls), plan)
+    rated_lf, rejects_lf = rate_calls(calls_frame(calls, covered), plan)
     rated, rejects = pl.collect_all([rated_lf, rejects_lf])
     charge_dtype = rated.schema["charge"]
     decimals = ReferenceSheet.load(sheet_path).decimals
@@ -101,12 +108,15 @@ def rate_with_engine(sheet_path: Path, calls: Sequence[Call]) -> dict[str, Outco
     return outcomes
 
 
-def rate_with_reference(sheet_path: Path, calls: Sequence[Call]) -> dict[str, Outcome]:
+def rate_with_reference(
+    sheet_path: Path, calls: Sequence[Call], covered: Mapping[str, int] | None = None
+) -> dict[str, Outcome]:
     """Rate with the scalar reference; ``None`` from it becomes ``Rejected("no_rate")``."""
     sheet = ReferenceSheet.load(sheet_path)
     outcomes: dict[str, Outcome] = {}
     for call in calls:
-        result = reference_rate(sheet, call.number, call.start, call.duration)
+        seconds = (covered or {}).get(call.call_id, 0)
+        result = reference_rate(sheet, call.number, call.start, call.duration, seconds)
         outcomes[call.call_id] = (
             Rejected("no_rate")
             if result is None

@@ -299,13 +299,20 @@ def split_pieces(
     return pieces
 
 
+def _uncovered(offset: Fraction, seconds: Fraction, covered_s: int) -> Fraction:
+    """The part of ``[offset, offset + seconds)`` of the billed timeline after the first
+    ``covered_s`` seconds (which an allowance pays for)."""
+    return seconds - min(seconds, max(Fraction(0), covered_s - offset))
+
+
 def reference_rate(
-    sheet: ReferenceSheet, number: str, start: datetime, duration: Decimal
+    sheet: ReferenceSheet, number: str, start: datetime, duration: Decimal, covered_s: int = 0
 ) -> ReferenceResult | None:
     """Rate one call as docs/rating.md says; ``None`` means rejected with ``no_rate``.
 
     ``start`` must be timezone-aware; ``duration`` is in seconds and is first rounded
-    up to whole milliseconds, as the engine reads it.
+    up to whole milliseconds, as the engine reads it. ``covered_s``: the first billed
+    seconds an allowance covers (docs/rating.md, "Allowances"); they cost nothing.
     """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
@@ -322,15 +329,19 @@ def reference_rate(
     exact = rate.connect_fee
     if sheet.band_mode == "split":
         rate_of_band: dict[str, Rate] = {}
+        offset = Fraction(0)
         for k, piece_band, seconds in split_pieces(sheet, start, billed):
             if piece_band not in rate_of_band:
                 rate_of_band[piece_band] = sheet.select(number, start, piece_band) or rate
             tiers = rate_of_band[piece_band].tiers
             tier = tiers[min(k, len(tiers) - 1)]
-            exact += seconds * tier.rate / tier.unit_s
+            exact += _uncovered(offset, seconds, covered_s) * tier.rate / tier.unit_s
+            offset += seconds
     else:
+        offset = Fraction(0)
         for tier, tier_billed in zip(rate.tiers, billed, strict=True):
-            exact += tier_billed * tier.rate / tier.unit_s
+            exact += _uncovered(offset, Fraction(tier_billed), covered_s) * tier.rate / tier.unit_s
+            offset += tier_billed
     if rate.max_cost is not None:
         exact = min(exact, rate.max_cost)
     charge = round_fraction(exact, sheet.decimals, sheet.method)

@@ -63,6 +63,8 @@ class SheetSpec:
     """Bands written as ``[[bands.x]]`` even with one window (more windows always are)."""
     columns: Sequence[str] | None = None
     """CSV header order; default: every column of ``CSV_COLUMNS`` that a row uses."""
+    allowances: Sequence[tuple[str, int, Sequence[str]]] = ()
+    """``[[allowances]]``: (name, seconds, prefixes)."""
 
 
 def row(prefix: str, rate: str | Decimal, **cells: Cell) -> dict[str, Cell]:
@@ -117,6 +119,14 @@ def render_toml(spec: SheetSpec, csv_name: str) -> str:
         for window in windows:
             lines += ["", f"[[bands.{name}]]" if as_array else f"[bands.{name}]"]
             lines += _window_lines(window)
+    for name, seconds, prefixes in spec.allowances:
+        lines += [
+            "",
+            "[[allowances]]",
+            f"name = {_toml_value(name)}",
+            f"seconds = {seconds}",
+            f"prefixes = {_toml_value(list(prefixes))}",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -398,3 +398,31 @@ def test_engine_matches_reference(case: tuple[GeneratedSheet, list[Call]]) -> No
         assert actual[call.call_id] == expected[call.call_id], (
             f"{call}\n  engine:    {actual[call.call_id]}\n  reference: {expected[call.call_id]}"
         )
+
+
+@st.composite
+def covered_cases(draw: st.DrawFn) -> tuple[GeneratedSheet, list[Call], dict[str, int]]:
+    """A sheet, calls, and the seconds an allowance covers of each call."""
+    sheet, calls = draw(cases())
+    seconds = st.sampled_from([0, 1, 30, 59, 60, 61, 120]) | st.integers(0, 4 * 3600)
+    return sheet, calls, {call.call_id: draw(seconds) for call in calls}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=covered_cases())
+def test_covered_seconds_match_reference(
+    case: tuple[GeneratedSheet, list[Call], dict[str, int]],
+) -> None:
+    """With allowance-covered seconds (period close) the engine still agrees, call by
+    call: covered seconds come off the start of the billed timeline, whatever its tiers
+    and band pieces, and the connect fee and cap still apply."""
+    sheet, calls, covered = case
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_sheet(Path(tmp), sheet.spec)
+        expected = rate_with_reference(path, calls, covered)
+        actual = rate_with_engine(path, calls, covered)
+    for call in calls:
+        assert actual[call.call_id] == expected[call.call_id], (
+            f"{call} covered {covered[call.call_id]} s\n  engine:    {actual[call.call_id]}\n"
+            f"  reference: {expected[call.call_id]}"
+        )

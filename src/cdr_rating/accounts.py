@@ -24,6 +24,7 @@ KNOWN = (
     "email",
     "address",
     "itemised",
+    "minimum_commitment",
     "currency",
 )
 _TRUE = ("true", "yes", "1", "y")
@@ -55,7 +56,7 @@ def load_accounts(
 
     Columns: ``account``, ``name``, ``sheet``, ``effective_from``, ``tax_rate`` (text,
     exact), ``numbers`` (normalised caller numbers), ``email``, ``address``,
-    ``itemised``, ``line``.
+    ``itemised``, ``minimum_commitment`` (text, exact; empty: none), ``line``.
     """
     try:
         raw = read_text_table(path)
@@ -146,19 +147,34 @@ def _check_columns(frame: pl.DataFrame, path: Path) -> list[str]:
     bad_itemised = frame.filter(
         (pl.col("itemised") != "") & ~pl.col("itemised").str.to_lowercase().is_in([*_TRUE, *_FALSE])
     )
+    bad_commitment = frame.filter(
+        (pl.col("minimum_commitment") != "")
+        & ~pl.col("minimum_commitment").str.contains(r"^\d+(\.\d+)?$")
+    )
     where = pl.lit(str(path))
-    return format_lines(
-        bad_tax,
-        "{}:{}: column 'tax_rate': '{}' is not a fraction between 0 and 1 (write 0.19 for 19%)",
-        where,
-        "line",
-        "tax_rate",
-    ) + format_lines(
-        bad_itemised,
-        "{}:{}: column 'itemised': '{}' is not true or false",
-        where,
-        "line",
-        "itemised",
+    return (
+        format_lines(
+            bad_commitment,
+            "{}:{}: column 'minimum_commitment': '{}' is not an amount (write 50.00, or leave "
+            "it empty for none)",
+            where,
+            "line",
+            "minimum_commitment",
+        )
+        + format_lines(
+            bad_tax,
+            "{}:{}: column 'tax_rate': '{}' is not a fraction between 0 and 1 (write 0.19 for 19%)",
+            where,
+            "line",
+            "tax_rate",
+        )
+        + format_lines(
+            bad_itemised,
+            "{}:{}: column 'itemised': '{}' is not true or false",
+            where,
+            "line",
+            "itemised",
+        )
     )
 
 

@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from cdr_rating.accounts import load_accounts, load_sheets
+from cdr_rating.billing.close import CloseReport, close_period
 from cdr_rating.cdrs import InputOptions, NumberRules, Reason
 from cdr_rating.cdrs.raw_lines import attach_raw
 from cdr_rating.config import Settings
@@ -132,6 +133,7 @@ class RunReport:
     close: str | None = None
     already_closed: bool = False
     orphans: list[str] = field(default_factory=list)
+    invoices: CloseReport | None = None
     timings: dict[str, float] = field(default_factory=dict)
     cpu_timings: dict[str, float] = field(default_factory=dict)
     manifest: Path | None = None
@@ -174,6 +176,8 @@ class RunReport:
                 else ("would be closed" if self.dry_run else "closed")
             )
             lines.append(f"period {self.close} {state}")
+        if self.invoices is not None:
+            lines += self.invoices.summary_lines()
         if self.dry_run:
             lines.append("dry run: nothing was written")
         return lines
@@ -204,6 +208,13 @@ class RunReport:
             "periods": self.periods,
             "close": self.close,
             "already_closed": self.already_closed,
+            "invoices": None
+            if self.invoices is None
+            else {
+                "issued": [record.number for record in self.invoices.issued],
+                "already_final": self.invoices.already_final,
+                "rendered": self.invoices.rendered,
+            },
             "orphans_removed": self.orphans,
             "timings_s": {step: round(t, 4) for step, t in self.timings.items()},
             "cpu_s": {step: round(t, 4) for step, t in self.cpu_timings.items()},
@@ -362,6 +373,10 @@ class _Batch:
                 close=None if report.already_closed else report.close,
             )
         checkpoint("ledger-committed")
+        if report.close is not None:
+            # Also when the period was already closed: a close killed half way finishes.
+            with step("invoices"):
+                report.invoices = close_period(self.settings, self.ledger, report.close)
         with step("manifest"):
             self.write_manifest(status="ok", exit_status=0)
 
@@ -748,7 +763,11 @@ class _Batch:
         error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         try:
             self.write_manifest("failed", exit_status, error)
-            self.ledger.record_run(self.run_record("failed", exit_status, error))
+            if self.report.run_id in self.ledger.run_ids():
+                # Ingested and committed; what failed came after (closing the period).
+                self.ledger.mark_run_failed(self.report.run_id, exit_status, error)
+            else:
+                self.ledger.record_run(self.run_record("failed", exit_status, error))
         except Exception as secondary:  # the original error matters more
             log.warning("could not record the failed run: %s", secondary)
 

@@ -140,6 +140,10 @@ class BillingSettings(Section):
     credit_note_prefix: str = Field(default="CN", pattern=r"^[A-Za-z0-9]+$")
     debit_note_prefix: str = Field(default="DN", pattern=r"^[A-Za-z0-9]+$")
     payment_terms_days: int = Field(default=14, ge=0, le=365)
+    # Decimals of invoice totals and taxes per currency, where not ISO 4217's.
+    currency_decimals: dict[str, int] = Field(default_factory=dict)
+    # Processes that render invoice PDFs; 0: one per CPU core.
+    render_workers: int = Field(default=0, ge=0, le=256)
 
     @field_validator("timezone")
     @classmethod

@@ -27,6 +27,11 @@ Tables (schema version 1; amounts are exact decimal text, times ISO 8601 UTC)::
                     tax_rate
     notes           invoice_id PK -> invoices (the note), corrects -> invoices (the
                     original invoice), reason
+
+Version 2 adds to ``invoices``: document (JSON of what it shows), calls (Parquet of its
+itemised calls, in data_dir), html, finalised_at, voided_at, void_reason, sheets (JSON:
+sheet files and sha256 it was billed with); to ``invoice_lines``: detail, calls,
+seconds.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ from pathlib import Path
 from cdr_rating.errors import CdrRatingError
 from cdr_rating.store import checkpoint
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -143,8 +148,23 @@ CREATE TABLE notes (
 );
 """
 
+# Version 2: what invoicing needs to reproduce and audit an invoice.
+_SCHEMA_V2 = """
+ALTER TABLE invoices ADD COLUMN document TEXT;
+ALTER TABLE invoices ADD COLUMN calls TEXT;
+ALTER TABLE invoices ADD COLUMN html TEXT;
+ALTER TABLE invoices ADD COLUMN finalised_at TEXT;
+ALTER TABLE invoices ADD COLUMN voided_at TEXT;
+ALTER TABLE invoices ADD COLUMN void_reason TEXT;
+ALTER TABLE invoices ADD COLUMN sheets TEXT;
+ALTER TABLE invoice_lines ADD COLUMN detail TEXT NOT NULL DEFAULT '';
+ALTER TABLE invoice_lines ADD COLUMN calls INTEGER;
+ALTER TABLE invoice_lines ADD COLUMN seconds INTEGER;
+CREATE INDEX invoices_by_period ON invoices (period, account, status);
+"""
+
 # Migration k (0-based) brings a database from version k to version k + 1.
-_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1,)
+_MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2)
 
 
 class LedgerError(CdrRatingError):
@@ -350,6 +370,14 @@ class Ledger:
                 before.charge + total.charge,
             )
         return dict(sorted(totals.items()))
+
+    def mark_run_failed(self, run_id: str, exit_status: int, error: str) -> None:
+        """A recorded run failed in a later step (closing the period)."""
+        with self.transaction() as connection:
+            connection.execute(
+                "UPDATE runs SET status = 'failed', exit_status = ?, error = ? WHERE run_id = ?",
+                (exit_status, error, run_id),
+            )
 
     def record_run(
         self,

@@ -8,6 +8,7 @@ import sys
 import typer
 
 from cdr_rating.cli.console import error_console
+from cdr_rating.cli.invoice import invoice_app
 from cdr_rating.cli.rate import explain_command, rate_command
 from cdr_rating.cli.run import run_command
 from cdr_rating.cli.sheet import sheet_app
@@ -24,6 +25,7 @@ app.command("rate")(rate_command)
 app.command("explain")(explain_command)
 app.add_typer(sheet_app, name="sheet")
 app.command("run")(run_command)
+app.add_typer(invoice_app, name="invoice")
 
 
 def main() -> None:

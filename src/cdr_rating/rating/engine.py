@@ -55,6 +55,8 @@ MESSAGE_FIELDS = (
 )
 # Input columns the engine uses but does not show: ``duration_s`` replaces the first.
 INTERNAL_COLUMNS = ("duration_ms", "caller_number")
+# Optional input column: billed seconds an allowance covers (period close, re-rating).
+COVERED = "_covered_s"
 
 
 def rate_calls(calls: pl.LazyFrame, plan: RatingPlan) -> tuple[pl.LazyFrame, pl.LazyFrame]:
@@ -230,12 +232,20 @@ def _price(frame: pl.LazyFrame, plan: RatingPlan) -> pl.LazyFrame:
     frame = frame.with_columns(**billed).with_columns(
         billable_s=pl.sum_horizontal(*(pl.col(name) for name in billed))
     )
-    tier_amounts = [
-        pl.col(f"_billed_{tier}").cast(INT128)
-        * _tier(plan, "rate_nano", rate, tier).cast(INT128)
-        * _factor(plan, rate, tier)
-        for tier in range(plan.max_tiers)
-    ]
+    # Seconds an allowance covers are taken from the start of the billed timeline
+    # (docs/rating.md, "Allowances"); the rest keeps the rate of its tier.
+    covered = pl.col(COVERED) if COVERED in frame.collect_schema().names() else pl.lit(0)
+    tier_amounts = []
+    offset: pl.Expr = pl.lit(0, pl.Int64)
+    for tier in range(plan.max_tiers):
+        billed_s = pl.col(f"_billed_{tier}")
+        covered_here = (pl.min_horizontal(covered, offset + billed_s) - offset).clip(lower_bound=0)
+        tier_amounts.append(
+            (billed_s - covered_here).cast(INT128)
+            * _tier(plan, "rate_nano", rate, tier).cast(INT128)
+            * _factor(plan, rate, tier)
+        )
+        offset = offset + billed_s
     return frame.with_columns(
         _connect_fee=pl.when(pl.col("billable_s") > 0)
         .then(_rate_value(plan, "connect_fee_nano", rate))
@@ -297,9 +307,13 @@ def _price_band_crossings(
     offsets = [pl.lit(0, pl.Int64)]
     for tier in range(plan.max_tiers):
         offsets.append(offsets[-1] + pl.col(f"_billed_{tier}") * MICROS)
-    piece_from = (
-        pl.lit(timeline.get_column("change")).gather(pl.col("_segment")) * MICROS - start_us
-    ).clip(lower_bound=0)
+    covered_us = (
+        pl.col(COVERED) if COVERED in frame.collect_schema().names() else pl.lit(0)
+    ) * MICROS
+    piece_from = pl.max_horizontal(
+        pl.lit(timeline.get_column("change")).gather(pl.col("_segment")) * MICROS - start_us,
+        covered_us,
+    )
     piece_to = pl.min_horizontal(
         pl.lit(timeline.get_column("next_change")).gather(pl.col("_segment")) * MICROS - start_us,
         pl.col("billable_s") * MICROS,

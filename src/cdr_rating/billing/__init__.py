@@ -1,0 +1,1 @@
+"""Period close: allowances, fees, commitments, taxes, invoices and their lifecycle."""

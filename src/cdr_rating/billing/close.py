@@ -1,0 +1,368 @@
+"""Closing a billing period and previewing invoices: the store and ledger around billing.
+
+``close_period`` is idempotent and safe to interrupt. In order:
+
+1. bill every account of the period that has no final invoice yet (``bill_period``);
+2. write the itemised calls of those bills to one Parquet file (atomically), then
+   replace the period's drafts in one transaction;
+3. finalise the drafts in one transaction, numbers taken from the gap-free sequence;
+4. render the HTML and PDF of every final invoice of the period that has none yet
+   (in parallel processes), then record their paths.
+
+Killed before step 3 commits, a run leaves drafts (regenerated next time) and perhaps
+an unreferenced Parquet file (removed next time); after it, final invoices whose files
+step 4 renders again, identically, from the ledger. Closing twice issues nothing new.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import logging
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from cdr_rating.accounts import load_accounts, load_sheets
+from cdr_rating.billing.document import InvoiceDocument
+from cdr_rating.billing.documents import build_document, call_rows
+from cdr_rating.billing.fees import load_fees
+from cdr_rating.billing.invoices import (
+    Draft,
+    InvoiceRecord,
+    final_accounts,
+    finalise_drafts,
+    list_invoices,
+    record_rendering,
+    save_drafts,
+    sheets_json,
+)
+from cdr_rating.billing.period import Bill, BillingRules, PeriodBill, bill_period
+from cdr_rating.cdrs import NumberRules
+from cdr_rating.config import Settings
+from cdr_rating.errors import ConfigError
+from cdr_rating.ledger import Ledger
+from cdr_rating.money import DECIMAL_PRECISION, MAX_DECIMALS
+from cdr_rating.rating import RatingPlan
+from cdr_rating.store import DataDir, checkpoint, write_atomically, write_frame
+
+log = logging.getLogger(__name__)
+
+# The columns of a stored rated call that billing reads.
+CALL_COLUMNS = (
+    "call_id",
+    "account",
+    "caller",
+    "number",
+    "start",
+    "duration_s",
+    "billable_s",
+    "sheet",
+    "prefix",
+    "destination",
+    "band",
+    "charge",
+    "currency",
+)
+APPENDIX_COLUMNS = (*CALL_COLUMNS, "allowance", "allowance_s", "billed")
+
+
+@dataclass(frozen=True)
+class BillingSetup:
+    """What billing a period needs besides the calls: compiled once per command."""
+
+    rules: BillingRules
+    plan: RatingPlan
+    references: list[dict[str, str]]
+
+
+@dataclass
+class CloseReport:
+    period: str
+    issued: list[InvoiceRecord] = field(default_factory=list)
+    already_final: int = 0
+    rendered: int = 0
+
+    def summary_lines(self) -> list[str]:
+        lines = [
+            f"invoices for {self.period}: {len(self.issued)} issued, "
+            f"{self.already_final} already final, {self.rendered} PDFs rendered"
+        ]
+        if self.issued:
+            numbers = [record.number or "" for record in self.issued]
+            lines.append(f"numbers {numbers[0]} to {numbers[-1]}")
+        return lines
+
+
+def billing_setup(settings: Settings, period: str) -> BillingSetup:
+    """Load sheets, accounts and fees named by the configuration."""
+    paths, given = settings.paths, settings.input
+    if paths.accounts is None:
+        raise ConfigError(
+            f"{settings.source}: key 'paths.accounts': invoicing needs an accounts file"
+        )
+    sheets = load_sheets(paths.sheets)
+    numbers = NumberRules(
+        international_prefix=given.international_prefix,
+        trunk_prefix=given.trunk_prefix,
+        country_code=given.country_code,
+        strip_prefixes=tuple(given.strip_prefixes),
+    )
+    accounts = load_accounts(paths.accounts, sheets, numbers)
+    fees = None
+    if paths.fees is not None:
+        if not paths.fees.is_file():
+            raise ConfigError(f"{paths.fees}: fees file not found (key 'paths.fees')")
+        fees = load_fees(paths.fees, accounts)
+    rules = BillingRules(
+        period=period,
+        timezone=settings.billing.timezone,
+        sheets=sheets,
+        accounts=accounts,
+        fees=fees,
+        currency_decimals=settings.billing.currency_decimals,
+    )
+    references = [
+        {"path": str(path), "sha256": _sha256(path)}
+        for sheet in sheets
+        for path in sorted({sheet.path, sheet.rates_path})
+    ]
+    return BillingSetup(rules, RatingPlan.from_sheets(sheets, accounts=accounts), references)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def stored_calls(ledger: Ledger, data: DataDir, period: str) -> pl.DataFrame:
+    """The rated calls stored for ``period`` (the columns billing reads)."""
+    paths = [data.root / p.path for p in ledger.partition_files(kind="rated", periods=[period])]
+    money = pl.Decimal(DECIMAL_PRECISION, MAX_DECIMALS)
+    frames = [
+        pl.scan_parquet(path).select(CALL_COLUMNS).with_columns(pl.col("charge").cast(money))
+        for path in paths
+    ]
+    if not frames:
+        return pl.DataFrame(
+            schema={
+                "call_id": pl.String,
+                "account": pl.String,
+                "caller": pl.String,
+                "number": pl.String,
+                "start": pl.Datetime("us", "UTC"),
+                "duration_s": pl.Decimal(DECIMAL_PRECISION, 3),
+                "billable_s": pl.Int64,
+                "sheet": pl.String,
+                "prefix": pl.String,
+                "destination": pl.String,
+                "band": pl.String,
+                "charge": money,
+                "currency": pl.String,
+            }
+        )
+    return pl.concat(frames).collect()
+
+
+def preview(
+    settings: Settings, account: str, period: str, *, today: dt.date | None = None
+) -> tuple[Bill, InvoiceDocument]:
+    """What the invoice of ``account`` for ``period`` would be now (a draft)."""
+    setup = billing_setup(settings, period)
+    if account not in set(setup.rules.accounts.get_column("account").to_list()):
+        raise ConfigError(
+            f"{settings.paths.accounts}: no account {account!r}; the accounts file lists "
+            "who can be invoiced"
+        )
+    data = DataDir(settings.paths.data_dir)
+    with Ledger.snapshot(data.ledger) as ledger:
+        calls = stored_calls(ledger, data, period).filter(pl.col("account") == account)
+    billed = bill_period(calls, setup.rules, setup.plan, only=[account])
+    bill = billed.bill_of(account)
+    if bill is None:
+        raise ConfigError(
+            f"account {account} has nothing to invoice for {period}: no calls, fees or "
+            "commitment, or no plan in force in the period"
+        )
+    issued = today or _today(settings)
+    document = build_document(
+        bill,
+        settings.billing.issuer,
+        settings.billing.timezone,
+        issued_on=issued,
+        due_on=issued + dt.timedelta(days=settings.billing.payment_terms_days),
+        calls=_appendix(billed, bill),
+    )
+    return bill, document
+
+
+def _appendix(billed: PeriodBill, bill: Bill) -> pl.DataFrame | None:
+    if not bill.customer.itemised:
+        return None
+    return billed.calls.filter((pl.col("account") == bill.account) & _shown())
+
+
+def _shown() -> pl.Expr:
+    """Calls listed in an appendix: those with billed seconds or a charge."""
+    return (pl.col("billable_s") > 0) | (pl.col("charge") != 0)
+
+
+def _today(settings: Settings) -> dt.date:
+    return dt.datetime.now(ZoneInfo(settings.billing.timezone)).date()
+
+
+def close_period(
+    settings: Settings,
+    ledger: Ledger,
+    period: str,
+    *,
+    today: dt.date | None = None,
+    workers: int | None = None,
+) -> CloseReport:
+    """Issue the invoices of ``period`` (see the module docstring). The caller holds
+    the run lock."""
+    data = DataDir(settings.paths.data_dir)
+    report = CloseReport(period)
+    done = final_accounts(ledger, period)
+    report.already_final = len(done)
+    setup = billing_setup(settings, period)
+    waiting = sorted(set(setup.rules.accounts.get_column("account").to_list()) - done)
+    calls = stored_calls(ledger, data, period)
+    billed = bill_period(calls, setup.rules, setup.plan, only=waiting)
+    folder = data.root / "invoices" / period
+    snapshot = _write_appendix(billed, folder)
+    checkpoint("appendix-written")
+    created = _now()
+    drafts = [
+        Draft(
+            bill=bill,
+            document=build_document(bill, settings.billing.issuer, settings.billing.timezone),
+            calls=None
+            if snapshot is None or not bill.customer.itemised
+            else data.relative(snapshot),
+        )
+        for bill in billed.bills
+    ]
+    save_drafts(ledger, period, drafts, created, sheets_json(setup.references))
+    checkpoint("drafts-saved")
+    issued = today or _today(settings)
+    report.issued = finalise_drafts(
+        ledger,
+        period,
+        prefix=settings.billing.invoice_prefix,
+        issued_on=issued,
+        due_on=issued + dt.timedelta(days=settings.billing.payment_terms_days),
+        finalised_at=created,
+    )
+    checkpoint("finalised")
+    report.rendered = render_missing(settings, ledger, period, workers=workers)
+    _remove_unreferenced(ledger, data, folder)
+    return report
+
+
+def _write_appendix(billed: PeriodBill, folder: Path) -> Path | None:
+    """One Parquet file with the billed calls of every itemised bill."""
+    itemised = [bill.account for bill in billed.bills if bill.customer.itemised]
+    if not itemised:
+        return None
+    frame = billed.calls.filter(
+        pl.col("account").is_in(pl.Series(itemised).implode()) & _shown()
+    ).select(APPENDIX_COLUMNS)
+    path = folder / f"calls-{_now().replace(':', '')}-{secrets.token_hex(3)}.parquet"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_frame(frame, path)
+    return path
+
+
+def render_missing(
+    settings: Settings,
+    ledger: Ledger,
+    period: str | None = None,
+    *,
+    workers: int | None = None,
+    numbers: Sequence[str] | None = None,
+) -> int:
+    """Render the HTML and PDF of final and void invoices that lack them (or, with
+    ``numbers``, of those invoices again); return how many were rendered."""
+    # WeasyPrint takes a second to import: only commands that render pay for it.
+    from cdr_rating.render import render_html, render_pdfs  # noqa: PLC0415
+
+    data = DataDir(settings.paths.data_dir)
+    records = [
+        record
+        for record in list_invoices(ledger, period=period)
+        if record.number is not None
+        and (
+            record.number in numbers
+            if numbers is not None
+            else record.pdf is None or not (data.root / record.pdf).is_file()
+        )
+    ]
+    if not records:
+        return 0
+    templates = settings.paths.templates
+    jobs: list[tuple[InvoiceDocument, Path]] = []
+    rendered: list[tuple[int, str, str]] = []
+    appendices = _appendices(data, records)
+    for record in records:
+        document = record.to_document()
+        if record.calls is not None:
+            document = _with_calls(document, appendices, record, settings.billing.timezone)
+        target = data.root / "invoices" / record.period / f"{_safe(record.number or '')}.pdf"
+        html_path = target.with_suffix(".html")
+        write_text(html_path, render_html(document, templates))
+        jobs.append((document, target))
+        rendered.append((record.invoice_id, data.relative(target), data.relative(html_path)))
+    render_pdfs(
+        jobs, templates, workers=workers if workers is not None else settings.billing.render_workers
+    )
+    record_rendering(ledger, rendered)
+    return len(rendered)
+
+
+def write_text(path: Path, text: str) -> None:
+    """``text`` to ``path`` in UTF-8, atomically."""
+
+    def write(target: Path) -> None:
+        target.write_text(text, encoding="utf-8")
+
+    write_atomically(path, write)
+
+
+def _appendices(data: DataDir, records: list[InvoiceRecord]) -> dict[str, pl.DataFrame]:
+    files = sorted({record.calls for record in records if record.calls is not None})
+    return {name: pl.read_parquet(data.root / name) for name in files}
+
+
+def _with_calls(
+    document: InvoiceDocument,
+    appendices: dict[str, pl.DataFrame],
+    record: InvoiceRecord,
+    timezone: str,
+) -> InvoiceDocument:
+    frame = appendices[record.calls or ""].filter(pl.col("account") == record.account)
+    decimals = len(record.subtotal.partition(".")[2])
+    return dataclasses.replace(document, calls=call_rows(frame, timezone, decimals))
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
+
+
+def _remove_unreferenced(ledger: Ledger, data: DataDir, folder: Path) -> None:
+    """Remove appendix files no invoice refers to (left by drafts or a killed close)."""
+    if not folder.is_dir():
+        return
+    used = {row[0] for row in ledger.connection.execute("SELECT calls FROM invoices") if row[0]}
+    for path in folder.glob("calls-*.parquet"):
+        if data.relative(path) not in used:
+            path.unlink(missing_ok=True)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,387 @@
+"""Period close as frame functions: from a period's rated calls to one bill per account.
+
+``bill_period`` applies the period rules (ARCHITECTURE.md 5.4 and 10): allowances in
+chronological order, recurring and one-off fees (prorated when asked), the minimum
+monthly commitment, and taxes per rate. Calls are aggregated with Polars; only the
+per-account totals (a handful of lines each) are summed in Python, with Decimal.
+
+Invoice arithmetic, exactly:
+
+- a usage line (one destination in one band) is the sum of its calls' rounded charges,
+  so the usage lines always add up to the period's rated charges;
+- an allowance line is minus the value of the seconds it covered (charge minus the
+  charge still due, per call);
+- a prorated fee is ``amount * days / days_in_period``, rounded half-up to the currency;
+- the commitment top-up is ``minimum - usage after allowances`` when positive;
+- the tax of each rate is ``rate * (sum of the lines taxed at it)``, rounded half-up to
+  the currency's decimals once per invoice; the total is ``subtotal + taxes``, rounded
+  half-up to the currency's decimals, the difference shown as rounding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from zoneinfo import ZoneInfo
+
+import polars as pl
+
+from cdr_rating.billing.allowances import price_after_allowances, take_allowances
+from cdr_rating.errors import UsageError
+from cdr_rating.rating import RatingPlan
+from cdr_rating.sheets import RateSheet
+
+# ISO 4217 minor units that are not 2; ``[billing] currency_decimals`` overrides.
+CURRENCY_DECIMALS = {
+    "BHD": 3, "CLP": 0, "IQD": 3, "ISK": 0, "JOD": 3, "JPY": 0, "KRW": 0, "KWD": 3,
+    "LYD": 3, "OMR": 3, "PYG": 0, "TND": 3, "UGX": 0, "VND": 0, "XAF": 0, "XOF": 0,
+}  # fmt: skip
+MINUTE = Decimal(60)
+
+
+@dataclass(frozen=True)
+class BillLine:
+    """One invoice line, exact. ``tax_rate`` None: not taxable."""
+
+    kind: str
+    description: str
+    amount: Decimal
+    detail: str = ""
+    calls: int | None = None
+    quantity: str = ""
+    unit: str = ""
+    tax_rate: Decimal | None = None
+    seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class TaxLine:
+    rate: Decimal
+    base: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Customer:
+    account: str
+    name: str
+    address: str
+    email: str
+    itemised: bool
+
+
+@dataclass(frozen=True)
+class Bill:
+    """One account's bill for a period: what its invoice says, exactly.
+
+    ``decimals`` is how many decimals its line amounts carry (the sheet's, at least the
+    currency's); taxes and the total have ``currency_decimals``.
+    """
+
+    account: str
+    period: str
+    currency: str
+    decimals: int
+    currency_decimals: int
+    customer: Customer
+    lines: tuple[BillLine, ...]
+    taxes: tuple[TaxLine, ...]
+    subtotal: Decimal
+    tax: Decimal
+    rounding: Decimal
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class BillingRules:
+    """Everything besides the calls that a period's bills depend on."""
+
+    period: str
+    timezone: str
+    sheets: Sequence[RateSheet]
+    accounts: pl.DataFrame
+    fees: pl.DataFrame | None = None
+    currency_decimals: Mapping[str, int] = field(default_factory=dict)
+
+    def decimals_of(self, currency: str) -> int:
+        return self.currency_decimals.get(currency, CURRENCY_DECIMALS.get(currency, 2))
+
+
+@dataclass(frozen=True)
+class PeriodBill:
+    """The bills of a period and its calls as billed (with ``allowance``,
+    ``allowance_s``, ``billed`` and ``tax_rate``)."""
+
+    calls: pl.DataFrame
+    bills: tuple[Bill, ...]
+
+    def bill_of(self, account: str) -> Bill | None:
+        return next((bill for bill in self.bills if bill.account == account), None)
+
+
+def period_bounds(period: str, timezone: str) -> tuple[dt.datetime, dt.datetime]:
+    """The first instant of ``period`` (``YYYY-MM``) and of the next, in ``timezone``."""
+    try:
+        first = dt.datetime.strptime(period + "-01", "%Y-%m-%d").replace(tzinfo=ZoneInfo(timezone))
+    except ValueError as exc:
+        raise UsageError(f"period {period!r} is not YYYY-MM (e.g. 2026-10)") from exc
+    year, month = (first.year + 1, 1) if first.month == 12 else (first.year, first.month + 1)
+    return first, first.replace(year=year, month=month)
+
+
+def bill_period(
+    calls: pl.DataFrame,
+    rules: BillingRules,
+    plan: RatingPlan,
+    only: Sequence[str] | None = None,
+) -> PeriodBill:
+    """Bills for every account (or those in ``only``) of one period.
+
+    ``calls`` are the period's stored rated calls. An account gets a bill when its plan
+    is in force during the period and it has calls, fees or a commitment.
+    """
+    if only is not None:
+        calls = calls.filter(pl.col("account").is_in(pl.Series(list(only)).implode()))
+    start, end = period_bounds(rules.period, rules.timezone)
+    versions = _account_versions(rules)
+    billed = price_after_allowances(take_allowances(calls, rules.sheets), plan)
+    billed = _with_tax_rate(billed, versions)
+    current = _versions_at(versions, end, only)
+    usage = _usage(billed)
+    allowances = _allowance_use(billed)
+    fees = _fees(rules, current, start, end)
+    net = dict(billed.group_by("account").agg(pl.col("billed").sum()).iter_rows())
+    bills = []
+    for version in current.iter_rows(named=True):
+        account = version["account"]
+        account_lines = [
+            *usage.get(account, []),
+            *allowances.get(account, []),
+            *fees.get(account, []),
+        ]
+        account_lines += _commitment(version, Decimal(net.get(account, 0)))
+        if account_lines:
+            bills.append(_bill(rules, version, tuple(account_lines)))
+    return PeriodBill(calls=billed, bills=tuple(bills))
+
+
+def _account_versions(rules: BillingRules) -> pl.DataFrame:
+    """Account plan versions with ``currency``, ``decimals`` and an exact ``tax``."""
+    sheets = {sheet.id: sheet for sheet in rules.sheets}
+    return rules.accounts.with_columns(
+        pl.col("effective_from").fill_null(-(2**62)),
+        currency=pl.col("sheet").replace_strict(
+            {key: sheet.currency for key, sheet in sheets.items()}, default=None
+        ),
+        decimals=pl.col("sheet").replace_strict(
+            {key: sheet.settings.rounding.decimals for key, sheet in sheets.items()},
+            default=None,
+            return_dtype=pl.Int64,
+        ),
+    ).sort("account", "effective_from")
+
+
+def _versions_at(
+    versions: pl.DataFrame, end: dt.datetime, only: Sequence[str] | None
+) -> pl.DataFrame:
+    """The latest version of each account that began before ``end`` (the period's)."""
+    before = versions.filter(pl.col("effective_from") < int(end.timestamp()))
+    if only is not None:
+        before = before.filter(pl.col("account").is_in(pl.Series(list(only)).implode()))
+    return before.group_by("account", maintain_order=True).last().sort("account")
+
+
+def _with_tax_rate(calls: pl.DataFrame, versions: pl.DataFrame) -> pl.DataFrame:
+    """``tax_rate`` (text) of the account's plan version in force at each call's start."""
+    table = versions.select("account", "effective_from", "tax_rate")
+    return (
+        calls.with_row_index("_call")
+        .with_columns(_at=pl.col("start").dt.epoch("s"))
+        .sort("_at")
+        .join_asof(
+            table.sort("effective_from"),
+            left_on="_at",
+            right_on="effective_from",
+            by="account",
+            check_sortedness=False,  # sorted globally; Polars cannot tell within groups
+        )
+        .sort("_call")
+        .drop("_call", "_at", "effective_from")
+    )
+
+
+def _tax(text: str | None) -> Decimal | None:
+    return Decimal(text) if text else None
+
+
+def _usage(calls: pl.DataFrame) -> dict[str, list[BillLine]]:
+    """Usage lines: calls of one destination in one band, per account and tax rate."""
+    lines = (
+        calls.filter((pl.col("billable_s") > 0) | (pl.col("charge") != 0))
+        .with_columns(
+            destination=pl.when(pl.col("destination").fill_null("") == "")
+            .then(pl.format("+{}", pl.col("prefix")))
+            .otherwise(pl.col("destination"))
+        )
+        .group_by("account", "destination", "band", "tax_rate")
+        .agg(calls=pl.len(), seconds=pl.col("billable_s").sum(), amount=pl.col("charge").sum())
+        .sort("account", "destination", "band", "tax_rate")
+    )
+    found: dict[str, list[BillLine]] = {}
+    for row in lines.iter_rows(named=True):
+        found.setdefault(row["account"], []).append(
+            BillLine(
+                kind="usage",
+                description=row["destination"],
+                detail=row["band"],
+                calls=row["calls"],
+                quantity=minutes(row["seconds"]),
+                unit="min",
+                amount=Decimal(row["amount"]),
+                tax_rate=_tax(row["tax_rate"]),
+                seconds=row["seconds"],
+            )
+        )
+    return found
+
+
+def minutes(seconds: int) -> str:
+    """Seconds as minutes with two decimals (half-up): what a customer reads."""
+    return f"{(Decimal(seconds) / MINUTE).quantize(Decimal('0.01'), ROUND_HALF_UP):f}"
+
+
+def _allowance_use(calls: pl.DataFrame) -> dict[str, list[BillLine]]:
+    """Allowance lines: the value of the covered seconds, negative, per allowance."""
+    used = (
+        calls.filter(pl.col("allowance_s") > 0)
+        .group_by("account", "allowance", "tax_rate")
+        .agg(
+            calls=pl.len(),
+            seconds=pl.col("allowance_s").sum(),
+            amount=(pl.col("billed") - pl.col("charge")).sum(),
+        )
+        .sort("account", "allowance", "tax_rate")
+    )
+    found: dict[str, list[BillLine]] = {}
+    for row in used.iter_rows(named=True):
+        found.setdefault(row["account"], []).append(
+            BillLine(
+                kind="allowance",
+                description=f"Included usage: {row['allowance']}",
+                detail="",
+                calls=row["calls"],
+                quantity=minutes(row["seconds"]),
+                unit="min",
+                amount=Decimal(row["amount"]),
+                tax_rate=_tax(row["tax_rate"]),
+                seconds=row["seconds"],
+            )
+        )
+    return found
+
+
+def _fees(
+    rules: BillingRules, current: pl.DataFrame, start: dt.datetime, end: dt.datetime
+) -> dict[str, list[BillLine]]:
+    """Monthly fees running in the period (prorated by day when asked) and one-off fees
+    dated in it. Dates are calendar dates in the billing timezone."""
+    if rules.fees is None:
+        return {}
+    first, last = start.date(), (end - dt.timedelta(days=1)).date()
+    days = (last - first).days + 1
+    fees = (
+        rules.fees.join(current.select("account", "tax_rate", "currency"), on="account")
+        .filter(
+            pl.when(pl.col("kind") == "once")
+            .then(pl.col("date").is_between(first, last))
+            .otherwise(
+                (pl.col("date") <= last)
+                & (pl.col("end_date").is_null() | (pl.col("end_date") >= first))
+            )
+        )
+        .with_columns(
+            _from=pl.max_horizontal(pl.col("date"), pl.lit(first)),
+            _to=pl.min_horizontal(pl.col("end_date").fill_null(last), pl.lit(last)),
+        )
+        .with_columns(_days=(pl.col("_to") - pl.col("_from")).dt.total_days() + 1)
+        .sort("account", "kind", "line")
+    )
+    found: dict[str, list[BillLine]] = {}
+    for row in fees.iter_rows(named=True):
+        amount = Decimal(row["amount"])
+        quantity, unit, detail = "1", "month", ""
+        if row["kind"] == "once":
+            unit, detail = "", f"one-off, {row['date']:%Y-%m-%d}"
+        elif row["_days"] < days:
+            detail = f"{row['_from']:%Y-%m-%d} to {row['_to']:%Y-%m-%d}"
+            if row["prorate"]:
+                quantity, unit = f"{row['_days']}/{days}", "days"
+                places = Decimal(1).scaleb(-rules.decimals_of(row["currency"]))
+                amount = (amount * row["_days"] / days).quantize(places, ROUND_HALF_UP)
+        found.setdefault(row["account"], []).append(
+            BillLine(
+                kind="fee",
+                description=row["description"],
+                detail=detail,
+                quantity=quantity,
+                unit=unit,
+                amount=amount,
+                tax_rate=_tax(row["tax_rate"]) if row["taxable"] else None,
+            )
+        )
+    return found
+
+
+def _commitment(version: dict[str, object], usage: Decimal) -> list[BillLine]:
+    """The top-up to the account's minimum monthly commitment, if usage fell short."""
+    minimum = str(version.get("minimum_commitment") or "")
+    if not minimum or Decimal(minimum) <= usage:
+        return []
+    return [
+        BillLine(
+            kind="commitment",
+            description="Minimum monthly commitment",
+            detail=f"commitment {minimum}, usage {usage}",
+            amount=Decimal(minimum) - usage,
+            tax_rate=_tax(str(version.get("tax_rate") or "")),
+        )
+    ]
+
+
+def _bill(rules: BillingRules, version: dict[str, object], lines: tuple[BillLine, ...]) -> Bill:
+    currency = str(version["currency"])
+    money_places = rules.decimals_of(currency)
+    places = Decimal(1).scaleb(-money_places)
+    subtotal = sum((line.amount for line in lines), Decimal(0))
+    bases: dict[Decimal, Decimal] = {}
+    for line in lines:
+        if line.tax_rate is not None:
+            bases[line.tax_rate] = bases.get(line.tax_rate, Decimal(0)) + line.amount
+    taxes = tuple(
+        TaxLine(rate, base, (base * rate).quantize(places, ROUND_HALF_UP))
+        for rate, base in sorted(bases.items(), reverse=True)
+    )
+    tax = sum((line.amount for line in taxes), Decimal(0))
+    total = (subtotal + tax).quantize(places, ROUND_HALF_UP)
+    return Bill(
+        account=str(version["account"]),
+        period=rules.period,
+        currency=currency,
+        decimals=max(money_places, int(str(version["decimals"]))),
+        currency_decimals=money_places,
+        customer=Customer(
+            account=str(version["account"]),
+            name=str(version["name"] or version["account"]),
+            address=str(version["address"] or ""),
+            email=str(version["email"] or ""),
+            itemised=bool(version["itemised"]),
+        ),
+        lines=lines,
+        taxes=taxes,
+        subtotal=subtotal,
+        tax=tax,
+        rounding=total - subtotal - tax,
+        total=total,
+    )

@@ -1,0 +1,202 @@
+"""``cdr-rating invoice``: preview, list, show and void invoices and notes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cdr_rating.billing.close import preview, render_missing
+from cdr_rating.billing.document import InvoiceDocument
+from cdr_rating.billing.invoices import (
+    bill_lines,
+    find_invoice,
+    invoice_lines,
+    list_invoices,
+    void_invoice,
+)
+from cdr_rating.billing.period import period_bounds
+from cdr_rating.cli.console import data_console, error_console
+from cdr_rating.config import Settings, load_settings
+from cdr_rating.errors import UsageError
+from cdr_rating.ledger import Ledger
+from cdr_rating.render.terminal import invoice_table, invoices_table
+from cdr_rating.store import DataDir, RunLock
+
+invoice_app = typer.Typer(help="Preview, list, show and void invoices.", no_args_is_help=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Configuration file (default: ./cdr-rating.toml)."),
+]
+OutOption = Annotated[
+    Path | None, typer.Option("--out", help="Write to this file instead of stdout.")
+]
+
+
+class DocumentFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    HTML = "html"
+    PDF = "pdf"
+
+
+class ListFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+
+
+@invoice_app.command("preview")
+def preview_command(
+    account: Annotated[str, typer.Argument(help="The account.", show_default=False)],
+    period: Annotated[str, typer.Option("--period", help="Billing period YYYY-MM.")],
+    output: Annotated[
+        DocumentFormat, typer.Option("--format", help="table, json, html or pdf.")
+    ] = DocumentFormat.TABLE,
+    out: OutOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """What the account's invoice for the period would be now (a draft; nothing is written)."""
+    settings = load_settings(config)
+    period_bounds(period, settings.billing.timezone)
+    bill, document = preview(settings, account, period)
+    summary = {
+        "number": None,
+        "kind": "invoice",
+        "refers_to": None,
+        "account": account,
+        "period": period,
+        "status": "draft",
+        "currency": document.currency,
+        "subtotal": document.subtotal,
+        "tax": document.tax,
+        "total": document.total,
+        "issued_on": None,
+        "due_on": None,
+        "pdf": None,
+        "void_reason": None,
+        "lines": bill_lines(bill),
+    }
+    _emit(settings, document, summary, output, out)
+
+
+@invoice_app.command("list")
+def list_command(
+    period: Annotated[str | None, typer.Option("--period", help="Only this period.")] = None,
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="draft, final or void.")] = None,
+    output: Annotated[ListFormat, typer.Option("--format", help="table or json.")] = (
+        ListFormat.TABLE
+    ),
+    config: ConfigOption = None,
+) -> None:
+    """Invoices and credit and debit notes in the ledger."""
+    settings = load_settings(config)
+    with _ledger(settings) as ledger:
+        rows = [
+            record.summary()
+            for record in list_invoices(ledger, period=period, account=account, status=status)
+        ]
+    if output is ListFormat.JSON:
+        _print_json(rows)
+    elif rows:
+        data_console.print(invoices_table(rows))
+    else:
+        error_console.print("no invoices", markup=False)
+
+
+@invoice_app.command("show")
+def show_command(
+    number: Annotated[str, typer.Argument(help="Invoice or note number.", show_default=False)],
+    output: Annotated[
+        DocumentFormat, typer.Option("--format", help="table, json, html or pdf.")
+    ] = DocumentFormat.TABLE,
+    out: OutOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """One invoice or note as it was issued."""
+    settings = load_settings(config)
+    with _ledger(settings) as ledger:
+        record = find_invoice(ledger, number)
+        summary = {**record.summary(), "lines": invoice_lines(ledger, record.invoice_id)}
+    data = DataDir(settings.paths.data_dir)
+    if output is DocumentFormat.PDF and record.pdf and (data.root / record.pdf).is_file():
+        _write_bytes((data.root / record.pdf).read_bytes(), out)
+        return
+    _emit(settings, record.to_document(), summary, output, out)
+
+
+@invoice_app.command("void")
+def void_command(
+    number: Annotated[str, typer.Argument(help="Invoice or note number.", show_default=False)],
+    reason: Annotated[str, typer.Option("--reason", help="Why it is void (kept on record).")],
+    config: ConfigOption = None,
+) -> None:
+    """Void a final invoice or note; its number stays used. Close the period again to
+    issue a new invoice in its place."""
+    settings = load_settings(config)
+    data = DataDir(settings.paths.data_dir)
+    with RunLock(data.root), Ledger.open(data.ledger) as ledger:
+        record = void_invoice(
+            ledger, number, reason, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        )
+        render_missing(settings, ledger, numbers=[number], workers=1)
+    error_console.print(f"{record.number} is void: {reason}", markup=False, highlight=False)
+
+
+def _ledger(settings: Settings) -> Ledger:
+    data = DataDir(settings.paths.data_dir)
+    if not data.ledger.is_file():
+        raise UsageError(
+            f"{data.ledger}: no ledger yet; run cdr-rating run first (key 'paths.data_dir')"
+        )
+    return Ledger.snapshot(data.ledger)
+
+
+def _emit(
+    settings: Settings,
+    document: InvoiceDocument,
+    summary: dict[str, Any],
+    output: DocumentFormat,
+    out: Path | None,
+) -> None:
+    templates = settings.paths.templates
+    if output is DocumentFormat.JSON:
+        _write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", out)
+    elif output is DocumentFormat.HTML:
+        from cdr_rating.render import render_html  # noqa: PLC0415 (loads WeasyPrint: slow)
+
+        _write_text(render_html(document, templates), out)
+    elif output is DocumentFormat.PDF:
+        from cdr_rating.render import render_pdf  # noqa: PLC0415
+
+        if out is None and sys.stdout.isatty():
+            raise UsageError("a PDF is not for the terminal: pass --out FILE (or redirect stdout)")
+        _write_bytes(render_pdf(document, templates), out)
+    elif out is not None:
+        raise UsageError("--out needs --format json, html or pdf")
+    else:
+        data_console.print(invoice_table(document))
+
+
+def _print_json(data: Any) -> None:
+    _write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", None)
+
+
+def _write_text(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+def _write_bytes(data: bytes, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.buffer.write(data)
+    else:
+        out.write_bytes(data)
