@@ -53,6 +53,7 @@ data_dir = "var"
 inbox = "inbox"
 sheets = "{ROOT / "rate_sheets"}"
 accounts = "{ROOT / "sample_cdrs" / "accounts.csv"}"
+templates = "{ROOT / "templates"}"
 
 [billing]
 timezone = "Europe/Berlin"

@@ -70,6 +70,7 @@ CALL_COLUMNS = (
     "charge",
     "currency",
 )
+INVOICE_TEMPLATE = "invoice.html.j2"
 APPENDIX_COLUMNS = (*CALL_COLUMNS, "allowance", "allowance_s", "billed")
 
 
@@ -227,6 +228,7 @@ def close_period(
     """Issue the invoices of ``period`` (see the module docstring). The caller holds
     the run lock."""
     data = DataDir(settings.paths.data_dir)
+    check_templates(settings)
     report = CloseReport(period)
     done = final_accounts(ledger, period)
     report.already_final = len(done)
@@ -263,6 +265,16 @@ def close_period(
     report.rendered = render_missing(settings, ledger, period, workers=workers)
     _remove_unreferenced(ledger, data, folder)
     return report
+
+
+def check_templates(settings: Settings) -> None:
+    """Fail before anything is issued if the invoice template is missing."""
+    template = settings.paths.templates / INVOICE_TEMPLATE
+    if not template.is_file():
+        raise ConfigError(
+            f"{template}: invoice template not found; set [paths] templates to the folder "
+            "holding invoice.html.j2 (the repository's templates/)"
+        )
 
 
 def _write_appendix(billed: PeriodBill, folder: Path) -> Path | None:
@@ -316,6 +328,7 @@ def render_missing(
         target = data.root / "invoices" / record.period / f"{_safe(record.number or '')}.pdf"
         html_path = target.with_suffix(".html")
         write_text(html_path, render_html(document, templates))
+        checkpoint("html-written")
         jobs.append((document, target))
         rendered.append((record.invoice_id, data.relative(target), data.relative(html_path)))
     render_pdfs(
