@@ -213,10 +213,16 @@ def test_the_command_prints_a_summary_and_json_lines(config: Path) -> None:
     assert len(records[-1]["files"]["skipped"]) == 2
 
 
-def test_the_demo_configuration_ingests_the_sample_day(tmp_path: Path) -> None:
-    report = run_here(ROOT / "cdr-rating.toml", tmp_path / "var", period="2026-10", close=True)
+def test_the_demo_configuration_ingests_the_sample_month(tmp_path: Path) -> None:
+    """The quick start's job on the demo month (sample_cdrs/README.md), without the
+    PDFs: test_invoices.py closes periods, this checks what the demo inbox holds."""
+    report = run_here(ROOT / "cdr-rating.toml", tmp_path / "var", period="2026-10")
 
-    assert [file.name for file in report.new] == ["2026-10-01.csv"]  # not accounts or fees
-    assert (report.read, report.rated, report.rejected) == (83, 75, 8)
-    assert report.totals["EUR"].charge == "43.9018"
-    assert report.summary_lines()[-1] == "period 2026-10 closed"
+    names = [file.name for file in report.new]
+    assert len(names) == 95
+    assert "2026-10-01.csv" in names
+    assert "accounts.csv" not in names
+    assert "fees.csv" not in names
+    assert (report.read, report.rated, report.rejected) == (43270, 43242, 28)
+    assert report.totals["EUR"].charge == "2946.4473"
+    assert report.totals["USD"].charge == "1368.226946"
