@@ -40,6 +40,7 @@ import polars as pl
 
 from cdr_rating.accounts import load_accounts, load_sheets
 from cdr_rating.billing.close import CloseReport, close_period
+from cdr_rating.billing.rerate import RERATE_FIELDS, RERATEABLE
 from cdr_rating.cdrs import InputOptions, NumberRules, Reason
 from cdr_rating.cdrs.raw_lines import attach_raw
 from cdr_rating.config import Settings
@@ -624,7 +625,13 @@ class _Batch:
         ).with_columns(reason=moved.get_column("_reason"))
         combined = pl.concat([rejects, moved.select(rejects.columns)], how="vertical_relaxed")
         combined = with_messages(combined).sort("file", "line", maintain_order=True)
-        periods = combined.select("file", "line", "_period")
+        rerateable = pl.col("reason").is_in(RERATEABLE)
+        periods = combined.select(
+            "file",
+            "line",
+            "_period",
+            *(pl.when(rerateable).then(pl.col(name)).alias(name) for name in RERATE_FIELDS),
+        )
         return attach_raw(combined).join(
             periods, on=["file", "line"], how="left", maintain_order="left", nulls_equal=True
         )

@@ -31,7 +31,8 @@ Tables (schema version 1; amounts are exact decimal text, times ISO 8601 UTC)::
 Version 2 adds to ``invoices``: document (JSON of what it shows), calls (Parquet of its
 itemised calls, in data_dir), html, finalised_at, voided_at, void_reason, sheets (JSON:
 sheet files and sha256 it was billed with); to ``invoice_lines``: detail, calls,
-seconds.
+seconds; and the table ``rerates`` (rerate_id PK, period, account, reason, applied_at,
+sheets_before, sheets_after (JSON: paths and sha256), calls_changed, manifest).
 """
 
 from __future__ import annotations
@@ -161,6 +162,18 @@ ALTER TABLE invoice_lines ADD COLUMN detail TEXT NOT NULL DEFAULT '';
 ALTER TABLE invoice_lines ADD COLUMN calls INTEGER;
 ALTER TABLE invoice_lines ADD COLUMN seconds INTEGER;
 CREATE INDEX invoices_by_period ON invoices (period, account, status);
+
+CREATE TABLE rerates (
+    rerate_id     TEXT PRIMARY KEY,
+    period        TEXT NOT NULL,
+    account       TEXT,
+    reason        TEXT NOT NULL,
+    applied_at    TEXT NOT NULL,
+    sheets_before TEXT NOT NULL,
+    sheets_after  TEXT NOT NULL,
+    calls_changed INTEGER NOT NULL,
+    manifest      TEXT NOT NULL
+);
 """
 
 # Migration k (0-based) brings a database from version k to version k + 1.

@@ -13,7 +13,12 @@ from cdr_rating.cdrs.raw_lines import attach_raw
 from cdr_rating.errors import CdrRatingError
 from cdr_rating.output import write_rated
 from cdr_rating.rating import RatingPlan, rate_outcome, split_outcome
-from cdr_rating.rating.engine import MESSAGE_FIELDS, rated_columns, reject_columns
+from cdr_rating.rating.engine import (
+    INTERNAL_COLUMNS,
+    MESSAGE_FIELDS,
+    rated_columns,
+    reject_columns,
+)
 from cdr_rating.rejects import with_messages
 
 
@@ -46,7 +51,10 @@ def rate_lazy(
     )
     outcome = rate_outcome(calls, plan)
     shown = rated_columns(outcome)
-    return outcome.select(*shown, "_reason", *(c for c in MESSAGE_FIELDS if c not in shown))
+    # Rejects keep what re-rating needs to price them again (cdr_rating.billing.rerate).
+    kept = [c for c in (*MESSAGE_FIELDS, *INTERNAL_COLUMNS) if c not in shown]
+    names = outcome.collect_schema().names()
+    return outcome.select(*shown, "_reason", *(c for c in kept if c in names))
 
 
 def rate_files(

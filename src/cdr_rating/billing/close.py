@@ -101,14 +101,15 @@ class CloseReport:
         return lines
 
 
-def billing_setup(settings: Settings, period: str) -> BillingSetup:
-    """Load sheets, accounts and fees named by the configuration."""
+def billing_setup(settings: Settings, period: str, sheets_dir: Path | None = None) -> BillingSetup:
+    """Load sheets (from ``sheets_dir`` if given), accounts and fees named by the
+    configuration."""
     paths, given = settings.paths, settings.input
     if paths.accounts is None:
         raise ConfigError(
             f"{settings.source}: key 'paths.accounts': invoicing needs an accounts file"
         )
-    sheets = load_sheets(paths.sheets)
+    sheets = load_sheets(sheets_dir or paths.sheets)
     numbers = NumberRules(
         international_prefix=given.international_prefix,
         trunk_prefix=given.trunk_prefix,

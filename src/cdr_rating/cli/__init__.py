@@ -10,6 +10,7 @@ import typer
 from cdr_rating.cli.console import error_console
 from cdr_rating.cli.invoice import invoice_app
 from cdr_rating.cli.rate import explain_command, rate_command
+from cdr_rating.cli.rerate import rerate_command
 from cdr_rating.cli.run import run_command
 from cdr_rating.cli.sheet import sheet_app
 from cdr_rating.errors import CdrRatingError, ConfigError, ExitCode
@@ -26,6 +27,7 @@ app.command("explain")(explain_command)
 app.add_typer(sheet_app, name="sheet")
 app.command("run")(run_command)
 app.add_typer(invoice_app, name="invoice")
+app.command("rerate")(rerate_command)
 
 
 def main() -> None:

@@ -132,6 +132,10 @@ def reject_columns(outcome: pl.LazyFrame | pl.DataFrame) -> list[pl.Expr]:
         pl.col("_reason").alias("reason"),
         *(column(name, pl.String()) for name in MESSAGE_FIELDS),
         pl.col("start"),
+        # What re-rating needs to price the row again (cdr_rating.billing.rerate).
+        column("caller", pl.String()),
+        column("caller_number", pl.String()),
+        column("duration_ms", pl.Int64()),
     ]
 
 

@@ -24,7 +24,8 @@ def invoice_table(document: InvoiceDocument) -> RenderableType:
         "Period", f"{document.period_label} ({document.period_start} to {document.period_end})"
     )
     if document.issued_on:
-        facts.add_row("Issued / due", f"{document.issued_on} / {document.due_on}")
+        due = f" / {document.due_on}" if document.due_on else ""
+        facts.add_row("Issued / due" if due else "Issued", document.issued_on + due)
     if document.status == "void":
         facts.add_row("Status", Text(f"VOID: {document.void_reason}", style="bold red"))
     lines = Table(show_edge=False, pad_edge=False, header_style="bold")

@@ -1,0 +1,195 @@
+"""Re-rating a closed period: preview, exact differences, notes, idempotency, audit."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from cdr_rating.billing.rerate import RerateResult, apply_rerate, rerate_period
+from cdr_rating.ledger import Ledger
+from nightly import ROOT, run_here, settings_for
+from test_invoices import PERIOD, invoice_state, make_billing_workspace
+
+UK_FIXED = "44,United Kingdom Fixed,,0.0190,"
+
+
+def corrected_sheets(folder: Path, *, uk_fixed: str | None = None, add: str = "") -> Path:
+    """A copy of rate_sheets/ with the UK fixed rate (not covered by the allowance)
+    changed and rows added."""
+    target = folder / "corrected"
+    shutil.copytree(ROOT / "rate_sheets", target)
+    retail = target / "retail-eu.csv"
+    text = retail.read_text(encoding="utf-8")
+    if uk_fixed is not None:
+        assert UK_FIXED in text
+        text = text.replace(UK_FIXED, f"44,United Kingdom Fixed,,{uk_fixed},")
+    retail.write_text(text + add, encoding="utf-8")
+    return target
+
+
+@pytest.fixture
+def closed(tmp_path: Path) -> tuple[Path, Path]:
+    config = make_billing_workspace(tmp_path / "work")
+    run_here(config, period=PERIOD, close=True)
+    return config, tmp_path / "work" / "var"
+
+
+def preview(config: Path, data_dir: Path, **options: object) -> RerateResult:
+    settings = settings_for(config, data_dir)
+    with Ledger.open(data_dir / "ledger.sqlite") as ledger:
+        return rerate_period(settings, ledger, PERIOD, **options)  # type: ignore[arg-type]
+
+
+def apply(config: Path, data_dir: Path, reason: str, **options: object) -> list[str]:
+    settings = settings_for(config, data_dir)
+    with Ledger.open(data_dir / "ledger.sqlite") as ledger:
+        result = rerate_period(settings, ledger, PERIOD, **options)  # type: ignore[arg-type]
+        return apply_rerate(settings, ledger, result, reason).notes
+
+
+def test_unchanged_sheets_change_nothing(closed: tuple[Path, Path]) -> None:
+    config, data_dir = closed
+    result = preview(config, data_dir)
+    assert result.changes.is_empty()
+    assert [c.difference for c in result.accounts] == [Decimal(0)] * 3
+    assert result.as_dict()["total_difference"] == {"EUR": "0.00", "USD": "0.00"}
+    assert apply(config, data_dir, "nothing") == []
+
+
+def test_a_corrected_rate_gives_the_exact_difference(closed: tuple[Path, Path]) -> None:
+    config, data_dir = closed
+    sheets = corrected_sheets(data_dir.parent, uk_fixed="0.0100")
+    result = preview(config, data_dir, sheets_dir=sheets, account="ACME-001")
+
+    (call,) = result.changes.iter_rows(named=True)
+    # 36 s to a UK fixed line, 30/6: billed 36 s at 0.0190/min -> 0.0100/min.
+    assert (call["prefix_before"], call["billable_s_before"]) == ("44", 36)
+    assert call["charge_before"] == Decimal("0.0114")
+    assert call["charge_after"] == Decimal("0.006")
+    assert call["difference"] == Decimal("-0.0054")
+
+    # The oracle: closing the same calls from scratch with the corrected sheets.
+    fresh = make_billing_workspace(data_dir.parent / "fresh")
+    text = fresh.read_text(encoding="utf-8").replace(str(ROOT / "rate_sheets"), str(sheets))
+    fresh.write_text(text, encoding="utf-8")
+    run_here(fresh, period=PERIOD, close=True)
+    with sqlite3.connect(fresh.parent / "var" / "ledger.sqlite") as connection:
+        expected = dict(connection.execute("SELECT account, total FROM invoices").fetchall())
+    (acme,) = result.accounts
+    assert acme.rerated == Decimal(expected["ACME-001"])
+    with sqlite3.connect(data_dir / "ledger.sqlite") as connection:
+        billed = dict(connection.execute("SELECT account, total FROM invoices").fetchall())
+    assert acme.billed == Decimal(billed["ACME-001"])
+    assert acme.difference == Decimal(expected["ACME-001"]) - Decimal(billed["ACME-001"])
+    assert acme.difference == Decimal("-0.01")  # 66.77 -> 66.76
+
+
+def test_apply_issues_credit_notes_once_and_keeps_invoices(closed: tuple[Path, Path]) -> None:
+    config, data_dir = closed
+    sheets = corrected_sheets(data_dir.parent, uk_fixed="0.0100")
+    before = invoice_state(data_dir)
+    documents = _documents(data_dir)
+    pdfs = {p.name: p.read_bytes() for p in (data_dir / "invoices" / PERIOD).glob("INV-*.pdf")}
+
+    notes = apply(config, data_dir, "UK fixed is 0.0100", sheets_dir=sheets)
+    again = apply(config, data_dir, "UK fixed is 0.0100", sheets_dir=sheets)
+
+    assert notes == ["CN-2026-000001", "CN-2026-000002"]  # ACME-001 and BETA-002
+    assert again == []
+    after = invoice_state(data_dir)
+    assert [row for row in after["invoices"] if row[1] == "invoice"] == before["invoices"]
+    assert {k: v for k, v in _documents(data_dir).items() if k in documents} == documents
+    assert {
+        p.name: p.read_bytes() for p in (data_dir / "invoices" / PERIOD).glob("INV-*.pdf")
+    } == pdfs
+    assert ("CN-2026", 2) in after["sequences"]
+    # The stored calls are the re-rated ones; the previous files are kept for audit.
+    assert preview(config, data_dir, sheets_dir=sheets).changes.is_empty()
+    assert list((data_dir / "audit").rglob("*.parquet"))
+    with sqlite3.connect(data_dir / "ledger.sqlite") as connection:
+        (before_sheets, after_sheets) = connection.execute(
+            "SELECT sheets_before, sheets_after FROM rerates"
+        ).fetchone()
+    assert before_sheets != after_sheets
+    # A later run does not mistake the replaced files for orphans or lose calls.
+    report = run_here(config, data_dir)
+    assert report.orphans == []
+
+
+def test_the_credit_note_lists_line_differences_and_tax(closed: tuple[Path, Path]) -> None:
+    config, data_dir = closed
+    sheets = corrected_sheets(data_dir.parent, uk_fixed="0.0100")
+    apply(config, data_dir, "UK fixed", sheets_dir=sheets, account="BETA-002")
+    with sqlite3.connect(data_dir / "ledger.sqlite") as connection:
+        number, total, tax, subtotal = connection.execute(
+            "SELECT number, total, tax, subtotal FROM invoices WHERE kind = 'credit_note'"
+        ).fetchone()
+        refers = connection.execute(
+            "SELECT o.number FROM notes n JOIN invoices o ON o.invoice_id = n.corrects"
+        ).fetchone()[0]
+        lines = connection.execute(
+            "SELECT l.kind, l.description, l.detail, l.amount FROM invoice_lines l "
+            "JOIN invoices i USING (invoice_id) WHERE i.number = ?",
+            (number,),
+        ).fetchall()
+    assert refers == "INV-2026-000002"
+    assert number == "CN-2026-000001"
+    assert lines  # only the lines that changed
+    assert Decimal(subtotal) == sum(Decimal(amount) for *_, amount in lines)
+    # 600 s to the UK: 0.19 -> 0.10; VAT 16.20 -> 16.18; total 101.47 -> 101.36.
+    assert lines == [("usage", "United Kingdom Fixed", "peak", "-0.0900")]
+    assert (subtotal, tax, total) == ("-0.0900", "-0.02", "-0.11")
+
+
+def test_rejects_a_new_sheet_rates_go_on_a_debit_note(closed: tuple[Path, Path]) -> None:
+    """+999 was no_rate; a sheet that prices it bills the call on a debit note."""
+    config, data_dir = closed
+    sheets = corrected_sheets(data_dir.parent, add="999,Test network,,0.5000,60,60/60,,,,,,\n")
+    result = preview(config, data_dir, sheets_dir=sheets, account="ACME-001")
+    (rescued,) = result.changes.iter_rows(named=True)
+    assert rescued["call_id"] == "20261001-0017"
+    assert rescued["charge_before"] is None
+    assert rescued["charge_after"] == Decimal("0.5")
+
+    notes = apply(config, data_dir, "network 999 priced", sheets_dir=sheets, account="ACME-001")
+
+    assert notes == ["DN-2026-000001"]
+    with sqlite3.connect(data_dir / "ledger.sqlite") as connection:
+        total = connection.execute(
+            "SELECT total FROM invoices WHERE number = 'DN-2026-000001'"
+        ).fetchone()[0]
+    assert total == "0.60"  # 0.50 + 19 % VAT 0.095 -> 0.10
+    rejects = pl.concat(
+        [pl.read_parquet(p) for p in (data_dir / "rejects").glob("*/*.parquet")],
+        how="diagonal_relaxed",
+    )
+    assert "20261001-0017" not in rejects.get_column("call_id").to_list()
+
+
+def test_notes_are_numbered_without_gaps(closed: tuple[Path, Path]) -> None:
+    config, data_dir = closed
+    first = corrected_sheets(data_dir.parent / "a", uk_fixed="0.0100")
+    second = corrected_sheets(data_dir.parent / "b", uk_fixed="0.0050")
+    third = corrected_sheets(data_dir.parent / "c", uk_fixed="0.0300")
+    numbers = apply(config, data_dir, "one", sheets_dir=first, account="BETA-002")
+    numbers += apply(config, data_dir, "two", sheets_dir=second, account="BETA-002")
+    numbers += apply(config, data_dir, "three", sheets_dir=third, account="BETA-002")
+    assert numbers == ["CN-2026-000001", "CN-2026-000002", "DN-2026-000001"]
+    # Invoice plus notes add up to what the latest sheets bill.
+    result = preview(config, data_dir, sheets_dir=third, account="BETA-002")
+    assert result.accounts[0].difference == 0
+    assert result.accounts[0].billed == Decimal("101.47") + Decimal("0.13")  # 0.0300/min
+
+
+def _documents(data_dir: Path) -> dict[str, str]:
+    with sqlite3.connect(data_dir / "ledger.sqlite") as connection:
+        return dict(
+            connection.execute(
+                "SELECT number, document FROM invoices WHERE kind = 'invoice'"
+            ).fetchall()
+        )
