@@ -193,3 +193,26 @@ def _documents(data_dir: Path) -> dict[str, str]:
                 "SELECT number, document FROM invoices WHERE kind = 'invoice'"
             ).fetchall()
         )
+
+
+def test_explain_a_stored_call_then_and_now(closed: tuple[Path, Path]) -> None:
+    config, data_dir = closed
+    sheets = corrected_sheets(data_dir.parent, add="999,Test network,,0.5000,60,60/60,,,,,,\n")
+    from test_invoices import cli
+
+    stored = cli(config, data_dir, "explain", "20261001-0001", "--period", PERIOD)
+    assert stored.returncode == 0, stored.stderr
+    assert "Then (as stored and billed):" in stored.stdout
+    assert "Difference: 0 EUR" in stored.stdout
+
+    rescued = cli(
+        config, data_dir, "explain", "20261001-0017", "--period", PERIOD, "--sheets", str(sheets)
+    )
+    assert rescued.returncode == 0, rescued.stderr
+    assert "Then: not rated" in rescued.stdout
+    assert "Charge: 0.5000 EUR" in rescued.stdout
+    assert "Difference: 0.5 EUR" in rescued.stdout
+
+    missing = cli(config, data_dir, "explain", "nope", "--period", PERIOD)
+    assert missing.returncode == 2
+    assert "is not stored for period 2026-10" in missing.stderr

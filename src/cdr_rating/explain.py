@@ -68,6 +68,38 @@ def explain_call(call_id: str, result: RatingResult, plan: RatingPlan) -> str:
     raise UsageError(f"call_id {call_id!r} is not in the given input files")
 
 
+def explain_stored(
+    call_id: str,
+    stored: pl.DataFrame,
+    again: tuple[pl.DataFrame, pl.DataFrame],
+    plan: RatingPlan,
+    sheets: str,
+) -> str:
+    """A stored call: how it was priced then (the stored row) and how ``plan`` prices it
+    now (``again``, from ``billing.rerate.price_again``), and the difference."""
+    row = stored.row(0, named=True)
+    lines = [f"Call {call_id}, stored in {row['_from']}."]
+    if row["_origin"] == "rated":
+        lines += [
+            "Then (as stored and billed):",
+            f"  sheet {row['sheet']}, prefix {row['prefix']} ({row['destination']}), band "
+            f"{row['band']}, billable {row['billable_s']} s, charge {_plain(row['charge'])} "
+            f"{row['currency']}",
+        ]
+    else:
+        lines += ["Then: not rated", f"  reason: {row['reason']}: {row['message']}"]
+    rated, failed = again
+    lines.append(f"Now (sheets in {sheets}):")
+    if rated.height:
+        now = rated.row(0, named=True)
+        lines += ["  " + line for line in _explain_rated(now, plan).splitlines()]
+        before = row["charge"] if row["_origin"] == "rated" else Decimal(0)
+        lines.append(f"Difference: {_plain(now['charge'] - before)} {now['currency']}")
+    else:
+        lines.append(f"  not rated: {failed.row(0, named=True)['message']}")
+    return "\n".join(lines)
+
+
 def _explain_rated(call: dict[str, Any], plan: RatingPlan) -> str:
     sheet = plan.sheets[plan.sheet_index(call["sheet"])]
     settings = sheet.settings
@@ -82,7 +114,7 @@ def _explain_rated(call: dict[str, Any], plan: RatingPlan) -> str:
         f"  start:    {start:%Y-%m-%d %H:%M:%S} UTC = {local:%a %Y-%m-%d %H:%M:%S %Z} "
         f"in {settings.timezone}",
         f"  band:     {call['band']} ({_band_reason(sheet, local, call['band'])})",
-        f"  duration: {duration} s billable ({call['disposition']})",
+        f"  duration: {duration} s billable ({call.get('disposition') or 'ANSWERED'})",
         "",
         "Rates whose prefix starts the number (longest effective prefix for the band wins):",
     ]

@@ -187,11 +187,13 @@ def save_drafts(
         )
         connection.executemany("DELETE FROM invoices WHERE invoice_id = ?", [(i,) for i in old])
         for draft in drafts:
-            _insert(connection, draft, created_at, sheets)
+            insert_invoice(connection, draft, created_at, sheets)
         checkpoint("drafts-in-transaction")
 
 
-def _insert(connection: sqlite3.Connection, draft: Draft, created_at: str, sheets: str) -> int:
+def insert_invoice(
+    connection: sqlite3.Connection, draft: Draft, created_at: str, sheets: str
+) -> int:
     document, bill = draft.document, draft.bill
     cursor = connection.execute(
         "INSERT INTO invoices (number, kind, account, period, status, currency, subtotal, tax, "

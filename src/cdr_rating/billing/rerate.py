@@ -758,3 +758,29 @@ def _issue_note(
         (invoice_id, original.invoice_id, reason),
     )
     return number
+
+
+def stored_call(ledger: Ledger, data: DataDir, period: str, call_id: str) -> pl.DataFrame:
+    """The stored row(s) of ``call_id`` in ``period``: rated, or a re-rateable reject
+    (``_origin`` says which)."""
+    found = []
+    for partition in ledger.partition_files(periods=[period]):
+        rows = pl.read_parquet(data.root / partition.path).filter(pl.col("call_id") == call_id)
+        if rows.height:
+            found.append(
+                rows.with_columns(_from=pl.lit(partition.path), _origin=pl.lit(partition.kind))
+            )
+    return pl.concat(found, how="diagonal_relaxed") if found else pl.DataFrame()
+
+
+def price_again(stored: pl.DataFrame, setup: BillingSetup) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``(rated, rejects)``: stored rows (from ``stored_call``) priced with ``setup``."""
+    rated = stored.filter(pl.col("_origin") == "rated").drop("_origin")
+    rejects = stored.filter(pl.col("_origin") == "rejects").drop("_origin")
+    outcome = rate_outcome(_engine_input(rated, _retryable(rejects, None)).lazy(), setup.plan)
+    frame = outcome.collect()
+    again = frame.filter(pl.col("_reason").is_null()).select(rated_columns(frame))
+    failed = with_messages(
+        frame.filter(pl.col("_reason").is_not_null()).select(reject_columns(frame))
+    )
+    return again, failed

@@ -18,6 +18,10 @@ from cdr_rating.sheets import load_sheet
 Inputs = Annotated[
     list[Path], typer.Argument(help="CDR files (CSV or Parquet).", show_default=False)
 ]
+OptionalInputs = Annotated[
+    list[Path] | None,
+    typer.Argument(help="CDR files (CSV or Parquet); none with --period.", show_default=False),
+]
 SheetOption = Annotated[
     Path | None, typer.Option("--sheet", help="One rate sheet (TOML) for every call.")
 ]

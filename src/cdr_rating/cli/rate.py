@@ -8,6 +8,8 @@ from typing import Annotated
 import polars as pl
 import typer
 
+from cdr_rating.billing.close import billing_setup
+from cdr_rating.billing.rerate import price_again, stored_call
 from cdr_rating.cli.console import data_console, error_console
 from cdr_rating.cli.options import (
     AccountsOption,
@@ -19,6 +21,7 @@ from cdr_rating.cli.options import (
     MapOption,
     MapSeparatorOption,
     MapSkipRowsOption,
+    OptionalInputs,
     SheetOption,
     SheetsOption,
     StripPrefixOption,
@@ -27,12 +30,15 @@ from cdr_rating.cli.options import (
     input_format,
     input_options,
 )
+from cdr_rating.config import load_settings
 from cdr_rating.errors import ExitCode, UsageError
-from cdr_rating.explain import explain_call
+from cdr_rating.explain import explain_call, explain_stored
+from cdr_rating.ledger import Ledger
 from cdr_rating.money import format_amount
 from cdr_rating.output import write_rejects
 from cdr_rating.pipeline import RatingSummary, rate_files, rate_to_file
 from cdr_rating.rating import RatingPlan
+from cdr_rating.store import DataDir
 
 
 def rate_command(
@@ -97,7 +103,18 @@ def print_summary(summary: RatingSummary, plan: RatingPlan, *, rejects_written: 
 
 def explain_command(
     call_id: Annotated[str, typer.Argument(help="The call_id to explain.", show_default=False)],
-    inputs: Inputs,
+    inputs: OptionalInputs = None,
+    period: Annotated[
+        str | None,
+        typer.Option(
+            "--period",
+            help="Explain the call stored for this period (YYYY-MM): as priced then and now.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="With --period: configuration file (./cdr-rating.toml)."),
+    ] = None,
     sheet: SheetOption = None,
     sheets: SheetsOption = None,
     accounts: AccountsOption = None,
@@ -111,7 +128,17 @@ def explain_command(
     map_skip_rows: MapSkipRowsOption = 0,
     map_separator: MapSeparatorOption = ",",
 ) -> None:
-    """Show how one call was priced: number, prefix choice, band, tiers, fees, rounding."""
+    """Show how one call was priced: number, prefix choice, band, tiers, fees, rounding.
+
+    With --period, the call comes from the store: how it was billed, and how the sheets
+    (the configured ones, or --sheets DIR) price it now."""
+    if period is not None:
+        data_console.print(_explain_stored(call_id, period, config, sheets), markup=False)
+        return
+    if not inputs:
+        raise UsageError(
+            "give the CDR files holding the call, or --period YYYY-MM for a stored call"
+        )
     options = input_options(
         input_tz, international_prefix, trunk_prefix, country_code, strip_prefix
     )
@@ -119,3 +146,17 @@ def explain_command(
     plan = build_plan(sheet, sheets, accounts, options.numbers)
     result = rate_files(inputs, plan, fmt, options)
     data_console.print(explain_call(call_id, result, plan), markup=False)
+
+
+def _explain_stored(call_id: str, period: str, config: Path | None, sheets: Path | None) -> str:
+    settings = load_settings(config)
+    data = DataDir(settings.paths.data_dir)
+    if not data.ledger.is_file():
+        raise UsageError(f"{data.ledger}: no ledger yet; nothing has been stored (run first)")
+    with Ledger.snapshot(data.ledger) as ledger:
+        stored = stored_call(ledger, data, period, call_id)
+    if stored.is_empty():
+        raise UsageError(f"call_id {call_id!r} is not stored for period {period}")
+    setup = billing_setup(settings, period, sheets)
+    again = price_again(stored, setup)
+    return explain_stored(call_id, stored, again, setup.plan, str(sheets or settings.paths.sheets))

@@ -1,0 +1,208 @@
+"""Invoices as PDF with WeasyPrint, one at a time or many in a process pool.
+
+WeasyPrint reads only what :class:`TemplatesFetcher` serves: files under the templates
+folder. Anything else (``http://``, ``file:///etc/...``, ``data:``, a ``..`` or a
+symlink out of the folder) stops the render with a :class:`RenderError`: an invoice
+that silently lost its stylesheet or logo, or one that leaked a local file, is worse
+than no invoice.
+
+Parsing the stylesheet and loading fonts cost more than laying out a one-page invoice,
+so both are done once per process (and once per worker of :func:`render_pdfs`). The
+PDF carries no creation date or random identifier, so rendering the same document
+twice gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import mimetypes
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import weasyprint  # type: ignore[import-untyped]
+from weasyprint.text.fonts import FontConfiguration  # type: ignore[import-untyped]
+from weasyprint.urls import (  # type: ignore[import-untyped]
+    FatalURLFetchingError,
+    URLFetcher,
+    URLFetcherResponse,
+)
+
+from cdr_rating.billing.document import InvoiceDocument
+from cdr_rating.render.html import STYLESHEET, RenderError, describe, render_template
+from cdr_rating.store import sync_directories, write_atomically
+
+Job = tuple[InvoiceDocument, Path]
+
+MAX_CHUNKSIZE = 32  # invoices per task: enough to hide the pickling, small enough to balance
+FAILURES_SHOWN = 5
+
+
+class RefusedURLError(ValueError):
+    """A URL that is not a file under the templates folder."""
+
+
+class TemplatesFetcher(URLFetcher):  # type: ignore[misc]
+    """A WeasyPrint URL fetcher that serves files under one folder and refuses the rest.
+
+    It never opens a connection: ``fetch`` is replaced whole, so none of urllib's
+    handlers run. ``fail_on_errors`` makes WeasyPrint stop on a refusal instead of
+    logging a warning and rendering without the resource.
+    """
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(fail_on_errors=True, allowed_protocols=("file",))
+        self.root = root.resolve()
+
+    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:  # noqa: ARG002
+        """Serve ``url`` from the folder; WeasyPrint's request ``headers`` mean nothing here."""
+        path = self.local_path(url)
+        content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        if content_type.startswith("text/"):
+            content_type += "; charset=utf-8"
+        return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": content_type})
+
+    def local_path(self, url: str) -> Path:
+        """The file ``url`` names, symlinks and ``..`` resolved, if it is in the folder."""
+        parts = urlsplit(url)
+        if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+            raise RefusedURLError(f"refused {url}: only files under {self.root} are served")
+        path = Path(url2pathname(parts.path)).resolve()
+        if not path.is_relative_to(self.root):
+            raise RefusedURLError(f"refused {url}: {path} is not under {self.root}")
+        if not path.is_file():
+            raise RefusedURLError(f"refused {url}: no such file under {self.root}")
+        return path
+
+
+@dataclass(frozen=True)
+class _Renderer:
+    """What every render of one process shares: the fetcher, the fonts, the parsed CSS."""
+
+    root: Path
+    fetcher: TemplatesFetcher
+    fonts: FontConfiguration
+    stylesheet: weasyprint.CSS
+
+    @property
+    def base_url(self) -> str:
+        return self.root.as_uri() + "/"
+
+
+@functools.cache
+def _renderer(root: Path) -> _Renderer:
+    fetcher = TemplatesFetcher(root)
+    fonts = FontConfiguration()
+    try:
+        stylesheet = weasyprint.CSS(
+            url=(root / STYLESHEET).as_uri(), url_fetcher=fetcher, font_config=fonts
+        )
+    except FatalURLFetchingError as error:
+        raise RenderError(f"{root / STYLESHEET}: {error.__cause__}") from error
+    return _Renderer(root, fetcher, fonts, stylesheet)
+
+
+def render_pdf(document: InvoiceDocument, templates_dir: Path) -> bytes:
+    """The invoice as PDF bytes."""
+    html = render_template(document, templates_dir, embed_stylesheet=False)
+    try:
+        return pdf_from_html(html, templates_dir)
+    except RenderError as error:
+        raise RenderError(f"{describe(document)}: {error}") from error
+
+
+def pdf_from_html(html: str, templates_dir: Path) -> bytes:
+    """WeasyPrint's half of :func:`render_pdf`: HTML (without its stylesheet) to PDF."""
+    renderer = _renderer(templates_dir.resolve())
+    page = weasyprint.HTML(string=html, base_url=renderer.base_url, url_fetcher=renderer.fetcher)
+    try:
+        pdf: bytes = page.write_pdf(stylesheets=[renderer.stylesheet], font_config=renderer.fonts)
+    except FatalURLFetchingError as error:
+        raise RenderError(str(error.__cause__)) from error
+    return pdf
+
+
+def write_pdf(
+    document: InvoiceDocument, path: Path, templates_dir: Path, *, sync_directory: bool = True
+) -> None:
+    """Render the invoice to ``path`` atomically: a reader never sees half a PDF.
+
+    ``sync_directory=False`` leaves flushing the directory to the caller, who does it
+    once for many files (see :func:`cdr_rating.store.sync_directories`).
+    """
+    pdf = render_pdf(document, templates_dir)
+
+    def write(target: Path) -> None:
+        target.write_bytes(pdf)
+
+    try:
+        write_atomically(path, write, sync_directory=sync_directory)
+    except OSError as error:
+        raise RenderError(f"{describe(document)}: cannot write {path}: {error}") from error
+
+
+def _start_worker(root: Path) -> None:
+    """Pool initializer: template, stylesheet and fonts loaded before the first job."""
+    _renderer(root)
+
+
+def _render_job(job: Job, root: Path) -> str | None:
+    """Render one job; a failure comes back as a message naming the invoice and path.
+
+    Returned rather than raised so that one bad invoice does not stop a batch of
+    thousands, and so the caller can name every failure at once.
+    """
+    document, path = job
+    try:
+        write_pdf(document, path, root, sync_directory=False)
+    except Exception as error:  # a batch boundary: every failure is reported below
+        return f"{describe(document)} -> {path}: {type(error).__name__}: {error}"
+    return None
+
+
+def _chunksize(jobs: int, workers: int) -> int:
+    """Up to MAX_CHUNKSIZE jobs per task, and at least four tasks per worker to balance."""
+    return max(1, min(MAX_CHUNKSIZE, -(-jobs // (workers * 4))))
+
+
+def _render_in_pool(jobs: Sequence[Job], root: Path, workers: int) -> list[str | None]:
+    # spawn, never fork: Polars (imported by the caller) runs threads, and a forked
+    # child would inherit their locks in whatever state they were in.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(root,)
+    ) as pool:
+        render = functools.partial(_render_job, root=root)
+        return list(pool.map(render, jobs, chunksize=_chunksize(len(jobs), workers)))
+
+
+def render_pdfs(
+    jobs: Sequence[tuple[InvoiceDocument, Path]], templates_dir: Path, workers: int | None = None
+) -> None:
+    """Render many invoices to their paths, on ``workers`` processes (default: every core).
+
+    Every job is attempted; failures are raised together at the end as one
+    :class:`RenderError` naming each failed invoice and its path.
+    """
+    root = templates_dir.resolve()
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    if len(jobs) == 1:
+        write_pdf(*jobs[0], root)
+        return
+    if workers <= 1:
+        results = [_render_job(job, root) for job in jobs]
+    else:
+        results = _render_in_pool(jobs, root, workers)
+    sync_directories(path for _, path in jobs if path.parent.is_dir())
+    failures = [failure for failure in results if failure is not None]
+    if failures:
+        shown = "; ".join(failures[:FAILURES_SHOWN])
+        hidden = len(failures) - FAILURES_SHOWN
+        more = f" (and {hidden} more)" if hidden > 0 else ""
+        raise RenderError(f"{len(failures)} of {len(jobs)} invoices failed: {shown}{more}")
