@@ -216,3 +216,50 @@ def test_explain_a_stored_call_then_and_now(closed: tuple[Path, Path]) -> None:
     missing = cli(config, data_dir, "explain", "nope", "--period", PERIOD)
     assert missing.returncode == 2
     assert "is not stored for period 2026-10" in missing.stderr
+
+
+def _stored_calls(data_dir: Path) -> list[tuple[object, ...]]:
+    frames = [pl.read_parquet(p) for p in sorted((data_dir / "rated").glob("*/*.parquet"))]
+    calls = pl.concat(frames, how="diagonal_relaxed").select(
+        "call_id", "prefix", "band", "billable_s", pl.col("charge").cast(pl.String)
+    )
+    return sorted(calls.iter_rows())
+
+
+@pytest.mark.parametrize(
+    "kill_at", ["rerate-file-written#2", "rerate-in-transaction", "rerate-committed"]
+)
+def test_a_killed_apply_ends_as_an_uninterrupted_one(
+    closed: tuple[Path, Path], tmp_path: Path, kill_at: str
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from nightly import cli_env
+
+    config, data_dir = closed
+    sheets = corrected_sheets(tmp_path, uk_fixed="0.0100")
+    reference = tmp_path / "reference"
+    shutil.copytree(data_dir, reference)
+    apply(config, reference, "UK fixed", sheets_dir=sheets)
+    run_here(config, reference)  # removes what the apply left for the next run
+    command = [sys.executable, "-m", "cdr_rating", "rerate", "--period", PERIOD]
+    command += ["--sheets", str(sheets), "--apply", "--reason", "UK fixed"]
+    command += ["--config", str(config)]
+    killed = subprocess.run(
+        command,
+        env=cli_env(data_dir, CDR_RATING_TEST_KILL_AT=kill_at),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+
+    apply(config, data_dir, "UK fixed", sheets_dir=sheets)
+    run_here(config, data_dir)
+
+    assert invoice_state(data_dir)["invoices"] == invoice_state(reference)["invoices"]
+    assert invoice_state(data_dir)["sequences"] == invoice_state(reference)["sequences"]
+    assert _stored_calls(data_dir) == _stored_calls(reference)

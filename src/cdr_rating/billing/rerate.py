@@ -20,7 +20,8 @@ Nothing is written unless ``apply_rerate`` is called, which, in order:
 3. removes the old files from the store and renders the notes.
 
 Killed before step 2 commits, nothing has changed (new files are orphans that the next
-run removes); after it, old files are orphans with their audit copies kept. Applying
+run removes); after it, old files are orphans with their audit copies kept, and notes
+without PDFs are rendered by the next apply or close. Applying
 the same correction twice finds no difference and issues nothing.
 """
 
@@ -438,9 +439,11 @@ def apply_rerate(
 ) -> ApplyReport:
     """Commit ``result`` (see the module docstring). The caller holds the run lock."""
     report = ApplyReport(rerate_id=_stamp())
-    if result.unchanged:
-        return report
     check_templates(settings)
+    if result.unchanged:
+        # An apply killed after its commit left notes without PDFs: finish them.
+        render_missing(settings, ledger, result.period)
+        return report
     data = DataDir(settings.paths.data_dir)
     pieces = _new_pieces(result, data, report.rerate_id)
     written: list[Path] = []
@@ -512,8 +515,7 @@ def apply_rerate(
             if piece.old.kind == "rated":
                 data.index_of(data.root / piece.old.path).unlink(missing_ok=True)
     report.files_replaced = len(pieces)
-    if report.notes:
-        render_missing(settings, ledger, numbers=report.notes)
+    render_missing(settings, ledger, result.period)
     return report
 
 
