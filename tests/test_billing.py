@@ -175,3 +175,11 @@ def test_fees_file_problems_name_line_and_column(tmp_path: Path) -> None:
     assert any("fees.csv:4: column 'kind': 'yearly'" in p for p in problems)
     assert any("fees.csv:4: column 'date': '2026-13-01'" in p for p in problems)
     assert any("fees.csv:4: column 'taxable': 'maybe'" in p for p in problems)
+
+
+def test_minutes_are_the_same_in_python_and_in_polars() -> None:
+    from cdr_rating.billing.period import minutes, minutes_text
+
+    seconds = [*range(-200, 4000), 123_456_789]
+    shown = pl.select(minutes_text(pl.Series(seconds))).to_series().to_list()
+    assert shown == [minutes(value) for value in seconds]

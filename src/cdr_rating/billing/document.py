@@ -119,3 +119,46 @@ class InvoiceDocument:
     def title(self) -> str:
         name = {"invoice": "Invoice", "credit_note": "Credit note", "debit_note": "Debit note"}
         return ("Draft " + name[self.kind].lower()) if self.status == "draft" else name[self.kind]
+
+
+@dataclass(frozen=True)
+class DisputeRow:
+    """One changed call: before and after (empty strings where it was not rated)."""
+
+    call_id: str
+    start: str
+    number: str
+    prefix_before: str
+    band_before: str
+    billable_before: str
+    charge_before: str
+    prefix_after: str
+    band_after: str
+    billable_after: str
+    charge_after: str
+    difference: str
+
+
+@dataclass(frozen=True)
+class DisputeDocument:
+    """The dispute report of one account and period: every changed call and the totals.
+
+    ``billed`` is what the customer was invoiced (invoice plus earlier notes),
+    ``rerated`` what the corrected sheets bill, ``difference`` the note that settles it.
+    """
+
+    account: str
+    period: str
+    period_label: str
+    currency: str
+    issuer: Party
+    customer: Party
+    invoice: str | None
+    sheets_before: str
+    sheets_after: str
+    prepared_on: str
+    billed: str
+    rerated: str
+    difference: str
+    calls_difference: str
+    rows: list[DisputeRow] = field(default_factory=list)

@@ -116,9 +116,13 @@ class PeriodBill:
 
     calls: pl.DataFrame
     bills: tuple[Bill, ...]
+    _by_account: dict[str, Bill] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_account.update((bill.account, bill) for bill in self.bills)
 
     def bill_of(self, account: str) -> Bill | None:
-        return next((bill for bill in self.bills if bill.account == account), None)
+        return self._by_account.get(account)
 
 
 def period_bounds(period: str, timezone: str) -> tuple[dt.datetime, dt.datetime]:
@@ -229,27 +233,7 @@ def _usage(calls: pl.DataFrame) -> dict[str, list[BillLine]]:
         .agg(calls=pl.len(), seconds=pl.col("billable_s").sum(), amount=pl.col("charge").sum())
         .sort("account", "destination", "band", "tax_rate")
     )
-    found: dict[str, list[BillLine]] = {}
-    for row in lines.iter_rows(named=True):
-        found.setdefault(row["account"], []).append(
-            BillLine(
-                kind="usage",
-                description=row["destination"],
-                detail=row["band"],
-                calls=row["calls"],
-                quantity=minutes(row["seconds"]),
-                unit="min",
-                amount=Decimal(row["amount"]),
-                tax_rate=_tax(row["tax_rate"]),
-                seconds=row["seconds"],
-            )
-        )
-    return found
-
-
-def minutes(seconds: int) -> str:
-    """Seconds as minutes with two decimals (half-up): what a customer reads."""
-    return f"{(Decimal(seconds) / MINUTE).quantize(Decimal('0.01'), ROUND_HALF_UP):f}"
+    return _lines("usage", lines.rename({"destination": "description", "band": "detail"}))
 
 
 def _allowance_use(calls: pl.DataFrame) -> dict[str, list[BillLine]]:
@@ -263,23 +247,59 @@ def _allowance_use(calls: pl.DataFrame) -> dict[str, list[BillLine]]:
             amount=(pl.col("billed") - pl.col("charge")).sum(),
         )
         .sort("account", "allowance", "tax_rate")
+        .with_columns(
+            description=pl.format("Included usage: {}", pl.col("allowance")), detail=pl.lit("")
+        )
     )
+    return _lines("allowance", used)
+
+
+def _lines(kind: str, frame: pl.DataFrame) -> dict[str, list[BillLine]]:
+    """Per account, one ``BillLine`` per row of ``frame`` (``account``, ``description``,
+    ``detail``, ``calls``, ``seconds``, ``amount``, ``tax_rate``), in row order.
+
+    Built from whole columns: a period of a large operator has a line per account,
+    destination and band, hundreds of thousands of them.
+    """
+    columns = frame.with_columns(quantity=minutes_text(pl.col("seconds"))).select(
+        "account", "description", "detail", "calls", "seconds", "quantity", "amount", "tax_rate"
+    )
+    rates = {text: _tax(text) for text in columns.get_column("tax_rate").unique().to_list()}
     found: dict[str, list[BillLine]] = {}
-    for row in used.iter_rows(named=True):
-        found.setdefault(row["account"], []).append(
+    for account, description, detail, calls, seconds, quantity, amount, tax in zip(
+        *(columns.get_column(name).to_list() for name in columns.columns), strict=True
+    ):
+        found.setdefault(account, []).append(
             BillLine(
-                kind="allowance",
-                description=f"Included usage: {row['allowance']}",
-                detail="",
-                calls=row["calls"],
-                quantity=minutes(row["seconds"]),
+                kind=kind,
+                description=description,
+                detail=detail,
+                calls=calls,
+                quantity=quantity,
                 unit="min",
-                amount=Decimal(row["amount"]),
-                tax_rate=_tax(row["tax_rate"]),
-                seconds=row["seconds"],
+                amount=amount,
+                tax_rate=rates[tax],
+                seconds=seconds,
             )
         )
     return found
+
+
+def minutes_text(seconds: pl.Expr) -> pl.Expr:
+    """``minutes`` as an expression: hundredths of a minute, half up, as text."""
+    hundredths = (seconds.abs() * 100 + 30) // 60
+    sign = pl.when(seconds < 0).then(pl.lit("-")).otherwise(pl.lit(""))
+    return pl.format(
+        "{}{}.{}",
+        sign,
+        hundredths // 100,
+        (hundredths % 100).cast(pl.String).str.zfill(2),
+    )
+
+
+def minutes(seconds: int) -> str:
+    """Seconds as minutes with two decimals (half-up): what a customer reads."""
+    return f"{(Decimal(seconds) / MINUTE).quantize(Decimal('0.01'), ROUND_HALF_UP):f}"
 
 
 def _fees(

@@ -47,6 +47,7 @@ from cdr_rating.billing.close import (
     check_templates,
     render_missing,
 )
+from cdr_rating.billing.allowances import allowance_table
 from cdr_rating.billing.document import InvoiceDocument
 from cdr_rating.billing.documents import build_document, document_to_json
 from cdr_rating.billing.invoices import Draft, find_invoice, insert_invoice, next_number
@@ -348,15 +349,22 @@ def _compare(
     before_setup, before_calls = before
     only = None if account is None else [account]
     new = bill_period(_billing_columns(after_calls), after_setup.rules, after_setup.plan, only)
+    counts = dict(changes.group_by("account").len().iter_rows()) if not changes.is_empty() else {}
+    # Accounts without a final invoice are billed from their stored calls. When no call
+    # of an account changed and the allowances are the same, that bill is the new one.
+    same_allowances = allowance_table(before_setup.rules.sheets).equals(
+        allowance_table(after_setup.rules.sheets)
+    )
     waiting = [
-        bill.account for bill in new.bills if bill.account not in invoiced
-    ]  # accounts billed from their stored calls
+        bill.account
+        for bill in new.bills
+        if bill.account not in invoiced and (bill.account in counts or not same_allowances)
+    ]
     old: PeriodBill | None = None
     if waiting:
         old = bill_period(
             _billing_columns(before_calls), before_setup.rules, before_setup.plan, waiting
         )
-    counts = dict(changes.group_by("account").len().iter_rows()) if not changes.is_empty() else {}
     found = []
     names = sorted({bill.account for bill in new.bills} | ({account} if account else set(invoiced)))
     for name in names:
@@ -365,6 +373,8 @@ def _compare(
         after_bill = new.bill_of(name)
         previous = invoiced.get(name)
         before_bill = old.bill_of(name) if old is not None else None
+        if before_bill is None and name not in invoiced and name not in counts:
+            before_bill = after_bill if same_allowances else None
         reference = after_bill or before_bill
         if reference is None and previous is None:
             continue
