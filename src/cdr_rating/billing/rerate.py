@@ -40,6 +40,7 @@ from typing import Any
 
 import polars as pl
 
+from cdr_rating.billing.allowances import allowance_table
 from cdr_rating.billing.close import (
     CALL_COLUMNS,
     BillingSetup,
@@ -47,7 +48,6 @@ from cdr_rating.billing.close import (
     check_templates,
     render_missing,
 )
-from cdr_rating.billing.allowances import allowance_table
 from cdr_rating.billing.document import InvoiceDocument
 from cdr_rating.billing.documents import build_document, document_to_json
 from cdr_rating.billing.invoices import Draft, find_invoice, insert_invoice, next_number
