@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from decimal import Decimal
@@ -101,6 +102,15 @@ def test_apply_issues_credit_notes_once_and_keeps_invoices(closed: tuple[Path, P
 
     assert notes == ["CN-2026-000001", "CN-2026-000002"]  # ACME-001 and BETA-002
     assert again == []
+    from test_invoices import cli
+
+    listed = json.loads(cli(config, data_dir, "invoice", "list", "--format", "json").stdout)
+    credit = [row for row in listed if row["kind"] == "credit_note"]
+    assert [(r["number"], r["refers_to"], r["status"]) for r in credit] == [
+        ("CN-2026-000001", "INV-2026-000001", "final"),
+        ("CN-2026-000002", "INV-2026-000002", "final"),
+    ]
+    assert all(r["pdf"] and (data_dir / r["pdf"]).is_file() for r in credit)
     after = invoice_state(data_dir)
     assert [row for row in after["invoices"] if row[1] == "invoice"] == before["invoices"]
     assert {k: v for k, v in _documents(data_dir).items() if k in documents} == documents
