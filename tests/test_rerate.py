@@ -273,3 +273,32 @@ def test_a_killed_apply_ends_as_an_uninterrupted_one(
     assert invoice_state(data_dir)["invoices"] == invoice_state(reference)["invoices"]
     assert invoice_state(data_dir)["sequences"] == invoice_state(reference)["sequences"]
     assert _stored_calls(data_dir) == _stored_calls(reference)
+
+
+def test_the_dispute_report_lists_every_changed_call(closed: tuple[Path, Path]) -> None:
+    from test_invoices import cli
+
+    config, data_dir = closed
+    sheets = corrected_sheets(data_dir.parent, uk_fixed="0.0100")
+    folder = data_dir.parent / "dispute"
+    done = cli(config, data_dir, "rerate", "--period", PERIOD, "--account", "BETA-002",
+               "--sheets", str(sheets), "--report", str(folder))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = pl.read_csv(folder / "dispute-BETA-002-2026-10.csv", infer_schema=False)
+    assert rows.select("call_id", "charge_before", "charge_after", "difference").rows() == [
+        ("20261002-0302", "0.1900", "0.1000", "-0.0900")
+    ]
+    html = (folder / "dispute-BETA-002-2026-10.html").read_text(encoding="utf-8")
+    assert "Beta Handelskontor KG" in html
+    assert "-0.11" in html  # the total difference the credit note settles
+    if shutil.which("pdftotext"):
+        import subprocess
+
+        text = subprocess.run(
+            ["pdftotext", str(folder / "dispute-BETA-002-2026-10.pdf"), "-"],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        assert "20261002-0302" in text
+        assert "Page 1 of 1" in text
+    without_account = cli(config, data_dir, "rerate", "--period", PERIOD, "--report", "x")
+    assert without_account.returncode == 2

@@ -90,8 +90,8 @@ def dispute_document(
             account=account,
         ),
         invoice=change.invoice,
-        sheets_before=", ".join(sorted({_name(r["path"]) for r in result.sheets_before})),
-        sheets_after=", ".join(sorted({_name(r["path"]) for r in result.sheets_after})),
+        sheets_before=_changed(result.sheets_before, result.sheets_after),
+        sheets_after=_changed(result.sheets_after, result.sheets_before),
         prepared_on=f"{today or dt.date.today():%Y-%m-%d}",
         billed=format_amount(change.billed, change.currency_decimals),
         rerated=format_amount(change.rerated, change.currency_decimals),
@@ -116,6 +116,13 @@ def dispute_document(
         ],
     )
     return document, frame
+
+
+def _changed(sheets: list[dict[str, str]], other: list[dict[str, str]]) -> str:
+    """The sheet files of ``sheets`` whose content is not among ``other``'s."""
+    known = {reference["sha256"] for reference in other}
+    names = sorted({_name(r["path"]) for r in sheets if r["sha256"] not in known})
+    return ", ".join(names) or "unchanged"
 
 
 def _name(path: str) -> str:

@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cdr_rating.billing.dispute import dispute_document
 from cdr_rating.billing.period import period_bounds
 from cdr_rating.billing.rerate import ApplyReport, RerateResult, apply_rerate, rerate_period
 from cdr_rating.cli.console import data_console, error_console
@@ -50,6 +51,13 @@ def rerate_command(
         Path | None,
         typer.Option("--calls", help="Write every changed call to this .csv or .parquet file."),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="With --account: write the dispute report (CSV, HTML, PDF) into this folder.",
+        ),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option("--config", help="Configuration file (default: ./cdr-rating.toml)."),
@@ -59,6 +67,8 @@ def rerate_command(
     written without --apply."""
     if apply and not (reason or "").strip():
         raise UsageError("--apply needs --reason TEXT: why the period is re-rated")
+    if report is not None and account is None:
+        raise UsageError("--report needs --account A: a dispute report is about one account")
     settings = load_settings(config)
     period_bounds(period, settings.billing.timezone)
     data = DataDir(settings.paths.data_dir)
@@ -74,6 +84,13 @@ def rerate_command(
             result = rerate_period(settings, ledger, period, account=account, sheets_dir=sheets)
     if calls is not None:
         write_frame(result.changes, calls)
+    if report is not None and account is not None:
+        from cdr_rating.render.dispute import write_dispute  # noqa: PLC0415 (WeasyPrint: slow)
+
+        dispute, rows = dispute_document(result, account, settings)
+        report.mkdir(parents=True, exist_ok=True)
+        for path in write_dispute(dispute, rows, report, settings.paths.templates):
+            error_console.print(f"wrote {path}", markup=False, highlight=False)
     if output is RerateFormat.JSON:
         document = result.as_dict()
         if applied is not None:
