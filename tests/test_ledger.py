@@ -30,6 +30,7 @@ TABLES = {
     "invoices",
     "invoice_lines",
     "notes",
+    "rerates",
 }
 
 

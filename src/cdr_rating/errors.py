@@ -4,8 +4,9 @@ The tree::
 
     CdrRatingError                      root: anything the user can act on
     ├── UsageError          exit 2      a bad option, value or combination of options
-    │   └── ConfigError     exit 2      an invalid configuration, accounts or fees file
-    │       └── SheetError  exit 2      an invalid rate sheet
+    │   ├── ConfigError     exit 2      an invalid configuration, accounts or fees file
+    │   │   └── SheetError  exit 2      an invalid rate sheet
+    │   └── RenderError     exit 2      an invoice template that fails, or a refused URL
     ├── InputError          exit 3      a CDR file that is missing or unreadable as a whole
     └── LockHeldError       exit 75     another run holds the data directory's lock
 
@@ -53,6 +54,15 @@ class ConfigError(UsageError):
 
 class SheetError(ConfigError):
     """A rate sheet failed validation; ``problems`` lists every finding, one line each."""
+
+
+class RenderError(UsageError):
+    """An invoice could not be rendered: a template error, a refused URL, a failed write.
+
+    Templates are configuration (``[paths] templates``), so this is exit 2 like any
+    other configuration error. The message names the invoice, and the file where there
+    is one.
+    """
 
 
 class InputError(CdrRatingError):

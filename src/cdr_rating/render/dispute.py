@@ -8,7 +8,8 @@ import jinja2
 import polars as pl
 
 from cdr_rating.billing.document import DisputeDocument
-from cdr_rating.render.html import RenderError, _stylesheet_text, environment
+from cdr_rating.errors import RenderError
+from cdr_rating.render.html import environment, stylesheet_text
 from cdr_rating.render.pdf import pdf_from_html
 from cdr_rating.store import write_atomically, write_frame
 
@@ -21,7 +22,7 @@ def render_dispute_html(
     root = templates_dir.resolve()
     try:
         template = environment(root).get_template(TEMPLATE)
-        stylesheet = _stylesheet_text(root) if embed_stylesheet else None
+        stylesheet = stylesheet_text(root) if embed_stylesheet else None
         return template.render(doc=document, stylesheet=stylesheet)
     except (jinja2.TemplateError, OSError) as error:
         raise RenderError(f"{root / TEMPLATE}: {error}") from error

@@ -21,7 +21,7 @@ import jinja2
 from markupsafe import Markup
 
 from cdr_rating.billing.document import CallRow, InvoiceDocument
-from cdr_rating.errors import CdrRatingError, ExitCode
+from cdr_rating.errors import RenderError
 
 TEMPLATE = "invoice.html.j2"
 STYLESHEET = "invoice.css"
@@ -35,17 +35,6 @@ ELLIPSIS = "…"
 COLUMN_GAP = "  "
 
 
-class RenderError(CdrRatingError):
-    """An invoice could not be rendered: a template error, a refused URL, a failed write.
-
-    Templates are configuration (``[paths] templates``), so this is exit 2 like any
-    other configuration error. The message names the invoice, and the file where there
-    is one.
-    """
-
-    exit_code = ExitCode.USAGE
-
-
 def describe(document: InvoiceDocument) -> str:
     """How errors name a document: its number, or its account and period when it has none."""
     if document.number:
@@ -55,12 +44,18 @@ def describe(document: InvoiceDocument) -> str:
 
 @dataclass(frozen=True)
 class CallColumn:
-    """One column of the appendix: its header, the ``CallRow`` field, width in characters."""
+    """One column of the appendix: its header, the ``CallRow`` field, width in characters.
+
+    ``right`` aligns numbers; ``keep_end`` cuts a value too long from the left, for
+    phone numbers, whose last digits are the ones a customer checks (and the only ones
+    a masked caller shows).
+    """
 
     title: str
     field: str
     width: int
     right: bool = False
+    keep_end: bool = False
 
     def cell(self, value: str) -> str:
         """``value`` padded to the column's width, or cut with an ellipsis if longer.
@@ -69,19 +64,23 @@ class CallColumn:
         anything else would break the line or shift the columns after it.
         """
         value = " ".join(value.split())
-        if len(value) > self.width:
+        if len(value) > self.width and self.keep_end:
+            value = ELLIPSIS + value[len(value) - self.width + 1 :]
+        elif len(value) > self.width:
             value = value[: self.width - 1] + ELLIPSIS
         return value.rjust(self.width) if self.right else value.ljust(self.width)
 
 
+# 129 characters: what fits the width of an A4 page in invoice.css's .calls font.
+# Numbers get 16, a + and the 15 digits of the longest E.164 number.
 CALL_COLUMNS = (
     CallColumn("Start", "start", 19),
-    CallColumn("Caller", "caller", 13),
-    CallColumn("Number", "number", 16),
-    CallColumn("Destination", "destination", 22),
-    CallColumn("Band", "band", 8),
+    CallColumn("Caller", "caller", 16, keep_end=True),
+    CallColumn("Number", "number", 16, keep_end=True),
+    CallColumn("Destination", "destination", 21),
+    CallColumn("Band", "band", 7),
     CallColumn("Duration", "duration", 8, right=True),
-    CallColumn("Billable s", "billable_s", 10, right=True),
+    CallColumn("Billed s", "billable_s", 8, right=True),
     CallColumn("Allow. s", "allowance_s", 8, right=True),
     CallColumn("Charge", "charge", 10, right=True),
 )
@@ -148,7 +147,7 @@ def environment(templates_dir: Path) -> jinja2.Environment:
 
 
 @functools.cache
-def _stylesheet_text(root: Path) -> Markup:
+def stylesheet_text(root: Path) -> Markup:
     # Our own file, not user data: marked safe so that ``>`` in a selector survives.
     return Markup((root / STYLESHEET).read_text(encoding="utf-8"))
 
@@ -165,7 +164,7 @@ def render_template(
     pages = None if document.calls is None else call_pages(document.calls, document.currency)
     try:
         template = environment(root).get_template(TEMPLATE)
-        stylesheet = _stylesheet_text(root) if embed_stylesheet else None
+        stylesheet = stylesheet_text(root) if embed_stylesheet else None
         return template.render(doc=document, call_pages=pages, stylesheet=stylesheet)
     except jinja2.TemplateSyntaxError as error:
         where = f"{root / (error.name or TEMPLATE)}:{error.lineno}"

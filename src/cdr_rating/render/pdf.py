@@ -16,11 +16,13 @@ rendering unless ``SOURCE_DATE_EPOCH`` is set, and costs about 0.1 s more per in
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import mimetypes
 import multiprocessing
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +39,8 @@ from weasyprint.urls import (  # type: ignore[import-untyped]
 )
 
 from cdr_rating.billing.document import InvoiceDocument
-from cdr_rating.render.html import STYLESHEET, RenderError, describe, render_template
+from cdr_rating.errors import RenderError
+from cdr_rating.render.html import STYLESHEET, describe, render_template
 from cdr_rating.store import sync_directories, write_atomically
 
 Job = tuple[InvoiceDocument, Path]
@@ -124,10 +127,31 @@ def pdf_from_html(html: str, templates_dir: Path) -> bytes:
     renderer = _renderer(templates_dir.resolve())
     page = weasyprint.HTML(string=html, base_url=renderer.base_url, url_fetcher=renderer.fetcher)
     try:
-        pdf: bytes = page.write_pdf(stylesheets=[renderer.stylesheet], font_config=renderer.fonts)
+        with _collector_paused():
+            pdf: bytes = page.write_pdf(
+                stylesheets=[renderer.stylesheet], font_config=renderer.fonts
+            )
     except FatalURLFetchingError as error:
         raise RenderError(str(error.__cause__)) from error
     return pdf
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection during a render; it resumes afterwards.
+
+    WeasyPrint allocates hundreds of thousands of short-lived objects per invoice, and
+    the collector's passes over them (and over every long-lived object) cost about
+    15 % of the render. Pool workers collect once per invoice instead (_render_in_worker).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def write_pdf(
@@ -150,8 +174,15 @@ def write_pdf(
 
 
 def _start_worker(root: Path) -> None:
-    """Pool initializer: template, stylesheet and fonts loaded before the first job."""
+    """Pool initializer: template, stylesheet and fonts loaded before the first job.
+
+    They live as long as the worker, so they are frozen out of garbage collection, and
+    automatic collection is off: :func:`_render_in_worker` collects after each invoice,
+    when its garbage is all there is to scan.
+    """
     _renderer(root)
+    gc.freeze()
+    gc.disable()
 
 
 def _render_job(job: Job, root: Path) -> str | None:
@@ -171,6 +202,12 @@ def _render_job(job: Job, root: Path) -> str | None:
     return None
 
 
+def _render_in_worker(job: Job, root: Path) -> str | None:
+    failure = _render_job(job, root)
+    gc.collect()
+    return failure
+
+
 def _chunksize(jobs: int, workers: int) -> int:
     """Up to MAX_CHUNKSIZE jobs per task, and at least four tasks per worker to balance."""
     return max(1, min(MAX_CHUNKSIZE, -(-jobs // (workers * 4))))
@@ -183,7 +220,7 @@ def _render_in_pool(jobs: Sequence[Job], root: Path, workers: int) -> list[str |
     with ProcessPoolExecutor(
         workers, mp_context=context, initializer=_start_worker, initargs=(root,)
     ) as pool:
-        render = functools.partial(_render_job, root=root)
+        render = functools.partial(_render_in_worker, root=root)
         return list(pool.map(render, jobs, chunksize=_chunksize(len(jobs), workers)))
 
 
