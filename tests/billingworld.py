@@ -47,6 +47,8 @@ class World:
     fees: Sequence[str] = ()
     period: str = "2026-10"
     accounts_header: str = ACCOUNTS_HEADER
+    last_rules: BillingRules | None = None
+    last_plan: RatingPlan | None = None
 
     def bill(self, calls: Sequence[str]) -> PeriodBill:
         """Rate ``calls`` (canonical CSV rows) and bill the period."""
@@ -68,6 +70,7 @@ class World:
         result = rate_files([cdrs], plan)
         assert result.rejects.is_empty(), result.rejects.to_dicts()
         rules = BillingRules(self.period, "Europe/Berlin", sheets, accounts, fees)
+        self.last_rules, self.last_plan = rules, plan
         return bill_period(result.rated, rules, plan)
 
 

@@ -183,3 +183,27 @@ def test_minutes_are_the_same_in_python_and_in_polars() -> None:
     seconds = [*range(-200, 4000), 123_456_789]
     shown = pl.select(minutes_text(pl.Series(seconds))).to_series().to_list()
     assert shown == [minutes(value) for value in seconds]
+
+
+def test_summary_bills_have_the_totals_of_detailed_ones(tmp_path: Path) -> None:
+    """Re-rating compares totals from summary bills: they must equal the detailed ones."""
+    from cdr_rating.billing.period import bill_period
+
+    later = "ACME,Acme GmbH,flat,2026-10-16,0.07,+493011111,a@acme.example,Berlin,true"
+    fees = [
+        "ACME,F,Fee,0.05,monthly,2026-01-01,,true,",
+        "ACME,G,Untaxed,1.00,once,2026-10-02,,false,",
+    ]
+    world = World(tmp_path, [flat_sheet(allowance_s=90)], [ACME, later], fees)
+    calls = [
+        call(f"c{i}", f"2026-10-{1 + i % 28:02d}T{i % 24:02d}:13:00Z", 11 * i) for i in range(40)
+    ]
+    detailed = world.bill(calls)
+    rules, plan = world.last_rules, world.last_plan
+    summary = bill_period(detailed.calls.drop("allowance", "allowance_s", "billed", "tax_rate"),
+                          rules, plan, detail=False)  # fmt: skip
+    for bill in detailed.bills:
+        short = summary.bill_of(bill.account)
+        assert short is not None
+        assert (short.subtotal, short.taxes, short.total) == (bill.subtotal, bill.taxes, bill.total)
+        assert len(short.lines) < len(bill.lines)

@@ -129,6 +129,9 @@ class RerateResult:
     sheets_before: list[dict[str, str]]
     sheets_after: list[dict[str, str]]
     partitions: list[PartitionFile] = field(default_factory=list)
+    # The period's calls as re-rated and what prices them: notes are detailed from them.
+    billing_calls: pl.DataFrame = field(default_factory=pl.DataFrame)
+    after_setup: BillingSetup | None = None
 
     def total_difference(self) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = {}
@@ -203,12 +206,15 @@ def rerate_period(
     rejected = outcome_frame.filter(pl.col("_reason").is_not_null())
     changes = _changes(old_rated.filter(in_scope), retry, rated)
     unchanged_rated = old_rated.filter(~in_scope) if not old_rated.is_empty() else old_rated
+    after_calls = _billing_columns(
+        pl.concat([unchanged_rated, rated.drop("_origin")], how="diagonal_relaxed")
+    )
     accounts = _compare(
         ledger,
         period,
         account,
         (before_setup, old_rated),
-        (after_setup, pl.concat([unchanged_rated, rated.drop("_origin")], how="diagonal_relaxed")),
+        (after_setup, after_calls),
         changes,
     )
     return RerateResult(
@@ -221,6 +227,8 @@ def rerate_period(
         sheets_before=before_setup.references,
         sheets_after=after_setup.references,
         partitions=partitions,
+        billing_calls=after_calls,
+        after_setup=after_setup,
     )
 
 
@@ -348,7 +356,7 @@ def _compare(
     after_setup, after_calls = after
     before_setup, before_calls = before
     only = None if account is None else [account]
-    new = bill_period(_billing_columns(after_calls), after_setup.rules, after_setup.plan, only)
+    new = bill_period(after_calls, after_setup.rules, after_setup.plan, only, detail=False)
     counts = dict(changes.group_by("account").len().iter_rows()) if not changes.is_empty() else {}
     # Accounts without a final invoice are billed from their stored calls. When no call
     # of an account changed and the allowances are the same, that bill is the new one.
@@ -363,7 +371,11 @@ def _compare(
     old: PeriodBill | None = None
     if waiting:
         old = bill_period(
-            _billing_columns(before_calls), before_setup.rules, before_setup.plan, waiting
+            _billing_columns(before_calls),
+            before_setup.rules,
+            before_setup.plan,
+            waiting,
+            detail=False,
         )
     found = []
     names = sorted({bill.account for bill in new.bills} | ({account} if account else set(invoiced)))
@@ -498,11 +510,10 @@ def apply_rerate(
                         for currency, calls, seconds, charge in _totals(piece.frame)
                     ],
                 )
-        for change in result.accounts:
-            if change.invoice is not None and change.difference != 0:
-                report.notes.append(
-                    _issue_note(connection, settings, ledger, change, reason, issued, created)
-                )
+        for change in _detailed(result):
+            report.notes.append(
+                _issue_note(connection, settings, ledger, change, reason, issued, created)
+            )
         connection.execute(
             "INSERT INTO rerates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -527,6 +538,16 @@ def apply_rerate(
     report.files_replaced = len(pieces)
     render_missing(settings, ledger, result.period)
     return report
+
+
+def _detailed(result: RerateResult) -> list[AccountChange]:
+    """The changes that need a note, with their new bills line by line."""
+    noted = [c for c in result.accounts if c.invoice is not None and c.difference != 0]
+    if not noted or result.after_setup is None:
+        return noted
+    setup = result.after_setup
+    bills = bill_period(result.billing_calls, setup.rules, setup.plan, [c.account for c in noted])
+    return [dataclasses.replace(c, after=bills.bill_of(c.account)) for c in noted]
 
 
 @dataclass(frozen=True)
