@@ -302,3 +302,42 @@ def test_the_dispute_report_lists_every_changed_call(closed: tuple[Path, Path]) 
         assert "Page 1 of 1" in text
     without_account = cli(config, data_dir, "rerate", "--period", PERIOD, "--report", "x")
     assert without_account.returncode == 2
+
+
+def test_rerating_gives_the_allowance_to_the_first_call_whatever_order_it_came(
+    tmp_path: Path,
+) -> None:
+    """Two 2-minute calls at 0.6/min, 60 s of allowance: 0.6 and 1.2, although the later
+    call was ingested (and rated) a night before the earlier one."""
+    from billingworld import ACCOUNTS_HEADER, CDR_HEADER, flat_sheet
+    from cdr_rating.billing.period import bill_period
+    from sheetfactory import write_sheet
+
+    write_sheet(tmp_path / "sheets", flat_sheet(allowance_s=60))
+    (tmp_path / "accounts.csv").write_text(
+        f"{ACCOUNTS_HEADER}\nACME,Acme GmbH,flat,2026-01-01,0.19,+493011111,,Berlin,true\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "inbox").mkdir()
+    config = tmp_path / "cdr-rating.toml"
+    config.write_text(
+        '[paths]\ninbox = "inbox"\nsheets = "sheets"\naccounts = "accounts.csv"\n'
+        f'templates = "{ROOT / "templates"}"\n[billing]\ntimezone = "Europe/Berlin"\n',
+        encoding="utf-8",
+    )
+    nights = [("later", "2026-10-20T09:00:00Z"), ("earlier", "2026-10-02T09:00:00Z")]
+    for call_id, start in nights:
+        row = f"{call_id},ACME,+493011111,+4930222222,{start},120,ANSWERED"
+        (tmp_path / "inbox" / f"{call_id}.csv").write_text(f"{CDR_HEADER}\n{row}\n", "utf-8")
+        run_here(config)
+    data_dir = tmp_path / "var"
+    result = preview(config, data_dir)
+    assert result.changes.is_empty()
+    assert result.accounts[0].difference == 0
+    assert result.after_setup is not None
+    setup = result.after_setup
+    billed = bill_period(result.billing_calls, setup.rules, setup.plan).calls
+    assert dict(billed.select("call_id", pl.col("billed").cast(pl.String)).rows()) == {
+        "later": "1.200000000",
+        "earlier": "0.600000000",
+    }
