@@ -142,8 +142,11 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def stored_calls(ledger: Ledger, data: DataDir, period: str) -> pl.DataFrame:
-    """The rated calls stored for ``period`` (the columns billing reads)."""
+def stored_calls(
+    ledger: Ledger, data: DataDir, period: str, account: str | None = None
+) -> pl.DataFrame:
+    """The rated calls stored for ``period`` (the columns billing reads), of one
+    ``account`` or all."""
     paths = [data.root / p.path for p in ledger.partition_files(kind="rated", periods=[period])]
     money = pl.Decimal(DECIMAL_PRECISION, MAX_DECIMALS)
     frames = [
@@ -168,7 +171,10 @@ def stored_calls(ledger: Ledger, data: DataDir, period: str) -> pl.DataFrame:
                 "currency": pl.String,
             }
         )
-    return pl.concat(frames).collect()
+    calls = pl.concat(frames)
+    if account is not None:
+        calls = calls.filter(pl.col("account") == account)
+    return calls.collect()
 
 
 def preview(
@@ -183,7 +189,7 @@ def preview(
         )
     data = DataDir(settings.paths.data_dir)
     with Ledger.snapshot(data.ledger) as ledger:
-        calls = stored_calls(ledger, data, period).filter(pl.col("account") == account)
+        calls = stored_calls(ledger, data, period, account)
     billed = bill_period(calls, setup.rules, setup.plan, only=[account])
     bill = billed.bill_of(account)
     if bill is None:
