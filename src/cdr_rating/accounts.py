@@ -11,7 +11,7 @@ import polars as pl
 from cdr_rating.cdrs.numbers import NumberRules
 from cdr_rating.errors import ConfigError, SheetError
 from cdr_rating.sheets import RateSheet, load_sheet
-from cdr_rating.tables import TableReadError, format_lines, read_text_table
+from cdr_rating.tables import FALSE_WORDS, TRUE_WORDS, format_lines, read_config_table
 
 REQUIRED = ("account", "sheet")
 KNOWN = (
@@ -27,8 +27,6 @@ KNOWN = (
     "minimum_commitment",
     "currency",
 )
-_TRUE = ("true", "yes", "1", "y")
-_FALSE = ("false", "no", "0", "n")
 
 
 def load_sheets(directory: Path) -> list[RateSheet]:
@@ -58,20 +56,7 @@ def load_accounts(
     exact), ``numbers`` (normalised caller numbers), ``email``, ``address``,
     ``itemised``, ``minimum_commitment`` (text, exact; empty: none), ``line``.
     """
-    try:
-        raw = read_text_table(path)
-    except TableReadError as exc:
-        raise ConfigError(str(exc)) from exc
-    missing = [c for c in REQUIRED if c not in raw.columns]
-    unknown = [c for c in raw.columns if c not in KNOWN and c != "line"]
-    if missing or unknown:
-        raise ConfigError(
-            [f"{path}:1: missing required column '{c}'" for c in missing]
-            + [f"{path}:1: unknown column '{c}' (known: {', '.join(KNOWN)})" for c in unknown]
-        )
-    raw = raw.with_columns(
-        pl.lit("", pl.String).alias(c) for c in KNOWN if c not in raw.columns
-    ).with_columns(pl.col(KNOWN).fill_null(""))
+    raw = read_config_table(path, REQUIRED, KNOWN)
     by_id = {sheet.id: sheet for sheet in sheets}
     problems: list[str] = []
     effective: list[int | None] = []
@@ -115,7 +100,7 @@ def load_accounts(
         .join(owned, on="line", how="left")
         .with_columns(
             pl.col("numbers").fill_null([]),
-            itemised=~pl.col("itemised").str.to_lowercase().is_in(_FALSE),
+            itemised=~pl.col("itemised").str.to_lowercase().is_in(FALSE_WORDS),
         )
     )
     problems += _check_numbers(frame, path)
@@ -145,7 +130,8 @@ def _check_columns(frame: pl.DataFrame, path: Path) -> list[str]:
         (pl.col("tax_rate") != "") & (~pl.col("tax_rate").str.contains(r"^0?\.\d+$|^0$|^1$"))
     )
     bad_itemised = frame.filter(
-        (pl.col("itemised") != "") & ~pl.col("itemised").str.to_lowercase().is_in([*_TRUE, *_FALSE])
+        (pl.col("itemised") != "")
+        & ~pl.col("itemised").str.to_lowercase().is_in([*TRUE_WORDS, *FALSE_WORDS])
     )
     bad_commitment = frame.filter(
         (pl.col("minimum_commitment") != "")

@@ -11,7 +11,11 @@ from pathlib import Path
 
 import polars as pl
 
-from cdr_rating.errors import CdrRatingError
+from cdr_rating.errors import CdrRatingError, ConfigError
+
+# How the small tables write booleans (``itemised``, ``taxable``, ``prorate``).
+TRUE_WORDS = ("true", "yes", "1", "y")
+FALSE_WORDS = ("false", "no", "0", "n")
 
 
 class TableReadError(CdrRatingError):
@@ -43,6 +47,32 @@ def read_text_table(path: Path, separator: str = ",") -> pl.DataFrame:
         .with_row_index("line", offset=2)
         .with_columns(pl.col("line").cast(pl.Int64))
     )
+
+
+def read_config_table(
+    path: Path, required: tuple[str, ...], known: tuple[str, ...]
+) -> pl.DataFrame:
+    """A configuration table (accounts, fees) as text: every ``known`` column present
+    (empty cells as ``""``), plus ``line``.
+
+    Raises:
+        ConfigError: the file cannot be read, or a required column is missing or a
+            column unknown (one problem per line).
+    """
+    try:
+        raw = read_text_table(path)
+    except TableReadError as exc:
+        raise ConfigError(str(exc)) from exc
+    missing = [c for c in required if c not in raw.columns]
+    unknown = [c for c in raw.columns if c not in known and c != "line"]
+    if missing or unknown:
+        raise ConfigError(
+            [f"{path}:1: missing required column '{c}'" for c in missing]
+            + [f"{path}:1: unknown column '{c}' (known: {', '.join(known)})" for c in unknown]
+        )
+    return raw.with_columns(
+        pl.lit("", pl.String).alias(c) for c in known if c not in raw.columns
+    ).with_columns(pl.col(known).fill_null(""))
 
 
 def format_lines(frame: pl.DataFrame, template: str, *values: str | pl.Expr) -> list[str]:

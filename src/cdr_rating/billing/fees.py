@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from cdr_rating.errors import ConfigError
-from cdr_rating.tables import TableReadError, format_lines, read_text_table
+from cdr_rating.tables import FALSE_WORDS, TRUE_WORDS, format_lines, read_config_table
 
 REQUIRED = ("account", "code", "amount", "kind", "date")
 KNOWN = (
@@ -28,8 +28,6 @@ KNOWN = (
     "prorate",
 )
 KINDS = ("monthly", "once")
-_TRUE = ("true", "yes", "1", "y")
-_FALSE = ("false", "no", "0", "n")
 AMOUNT = r"^-?\d+(\.\d+)?$"
 
 
@@ -41,26 +39,13 @@ def load_fees(path: Path, accounts: pl.DataFrame | None = None) -> pl.DataFrame:
     Raises:
         ConfigError: one line per problem, naming the file, line and column.
     """
-    try:
-        raw = read_text_table(path)
-    except TableReadError as exc:
-        raise ConfigError(str(exc)) from exc
-    missing = [c for c in REQUIRED if c not in raw.columns]
-    unknown = [c for c in raw.columns if c not in KNOWN and c != "line"]
-    if missing or unknown:
-        raise ConfigError(
-            [f"{path}:1: missing required column '{c}'" for c in missing]
-            + [f"{path}:1: unknown column '{c}' (known: {', '.join(KNOWN)})" for c in unknown]
-        )
-    text = raw.with_columns(
-        pl.lit("", pl.String).alias(c) for c in KNOWN if c not in raw.columns
-    ).with_columns(pl.col(KNOWN).fill_null(""))
+    text = read_config_table(path, REQUIRED, KNOWN)
     fees = text.with_columns(
         pl.col("kind").str.to_lowercase(),
         date=pl.col("date").str.to_date("%Y-%m-%d", strict=False),
         end_date=pl.col("end_date").str.to_date("%Y-%m-%d", strict=False),
-        taxable=~pl.col("taxable").str.to_lowercase().is_in(_FALSE),
-        prorate=pl.col("prorate").str.to_lowercase().is_in(_TRUE),
+        taxable=~pl.col("taxable").str.to_lowercase().is_in(FALSE_WORDS),
+        prorate=pl.col("prorate").str.to_lowercase().is_in(TRUE_WORDS),
     )
     problems = _problems(text, fees, path, accounts)
     if problems:
@@ -97,13 +82,13 @@ def _problems(
         (pl.col("_end") < pl.col("_date"), "end_date", "'{}' is before the fee's date"),
         (
             (pl.col("taxable") != "")
-            & ~pl.col("taxable").str.to_lowercase().is_in([*_TRUE, *_FALSE]),
+            & ~pl.col("taxable").str.to_lowercase().is_in([*TRUE_WORDS, *FALSE_WORDS]),
             "taxable",
             "'{}' is not true or false",
         ),
         (
             (pl.col("prorate") != "")
-            & ~pl.col("prorate").str.to_lowercase().is_in([*_TRUE, *_FALSE]),
+            & ~pl.col("prorate").str.to_lowercase().is_in([*TRUE_WORDS, *FALSE_WORDS]),
             "prorate",
             "'{}' is not true or false",
         ),
