@@ -132,6 +132,9 @@ class RerateResult:
     # The period's calls as re-rated and what prices them: notes are detailed from them.
     billing_calls: pl.DataFrame = field(default_factory=pl.DataFrame)
     after_setup: BillingSetup | None = None
+    # The store files of the period as read (with ``_from``): apply rewrites from them.
+    stored_rated: pl.DataFrame = field(default_factory=pl.DataFrame)
+    stored_rejects: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     def total_difference(self) -> dict[str, Decimal]:
         totals: dict[str, Decimal] = {}
@@ -229,6 +232,8 @@ def rerate_period(
         partitions=partitions,
         billing_calls=after_calls,
         after_setup=after_setup,
+        stored_rated=old_rated,
+        stored_rejects=old_rejects,
     )
 
 
@@ -467,7 +472,7 @@ def apply_rerate(
         render_missing(settings, ledger, result.period)
         return report
     data = DataDir(settings.paths.data_dir)
-    pieces = _new_pieces(result, data, report.rerate_id)
+    pieces = _new_pieces(result, report.rerate_id)
     written: list[Path] = []
     for piece in pieces:
         write_partition(piece.frame, data.root / piece.new.path, sync_directory=False)
@@ -557,7 +562,7 @@ class _Piece:
     frame: pl.DataFrame
 
 
-def _new_pieces(result: RerateResult, data: DataDir, rerate_id: str) -> list[_Piece]:
+def _new_pieces(result: RerateResult, rerate_id: str) -> list[_Piece]:
     """The new version of every store file of the period that re-rating touched.
 
     Per input file: its rated rows out of scope are kept, the re-rated ones replace the
@@ -576,13 +581,13 @@ def _new_pieces(result: RerateResult, data: DataDir, rerate_id: str) -> list[_Pi
         sources = [p.path for p in files.values()]
         rated_here = result.rated.filter(pl.col("_from").is_in(sources))
         rescued = rated_here.filter(pl.col("_origin") == "rejects").select("file", "line")
-        old_rated = _stored(data, files.get("rated"))
+        old_rated = _stored(result.stored_rated, files.get("rated"))
         if result.account is not None and not old_rated.is_empty():
             kept = old_rated.filter(pl.col("account") != result.account)
         else:
             kept = old_rated.clear()
         rated = _stack([kept, rated_here.drop("_from", "_origin")])
-        old_rejects = _stored(data, files.get("rejects"))
+        old_rejects = _stored(result.stored_rejects, files.get("rejects"))
         if not old_rejects.is_empty() and not rescued.is_empty():
             old_rejects = old_rejects.join(rescued, on=["file", "line"], how="anti")
         rejects = _stack([old_rejects, new_rejects.filter(pl.col("_from").is_in(sources))])
@@ -601,10 +606,11 @@ def _new_pieces(result: RerateResult, data: DataDir, rerate_id: str) -> list[_Pi
     return pieces
 
 
-def _stored(data: DataDir, partition: PartitionFile | None) -> pl.DataFrame:
-    if partition is None:
+def _stored(frame: pl.DataFrame, partition: PartitionFile | None) -> pl.DataFrame:
+    """The rows of ``frame`` read from ``partition`` (none when there is no such file)."""
+    if partition is None or frame.is_empty():
         return pl.DataFrame()
-    return pl.read_parquet(data.root / partition.path)
+    return frame.filter(pl.col("_from") == partition.path)
 
 
 def _stack(frames: Sequence[pl.DataFrame]) -> pl.DataFrame:
