@@ -21,7 +21,6 @@ those periods); the other new files wait in the inbox for a run without ``period
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import secrets
@@ -41,7 +40,7 @@ import polars as pl
 from cdr_rating.accounts import load_accounts, load_sheets
 from cdr_rating.billing.close import CloseReport, close_period
 from cdr_rating.billing.rerate import RERATE_FIELDS, RERATEABLE
-from cdr_rating.cdrs import InputOptions, NumberRules, Reason
+from cdr_rating.cdrs import InputOptions, Reason
 from cdr_rating.cdrs.raw_lines import attach_raw
 from cdr_rating.config import Settings
 from cdr_rating.errors import CdrRatingError, InputError, UsageError
@@ -59,6 +58,7 @@ from cdr_rating.store import (
     call_hash,
     call_index_hits,
     checkpoint,
+    file_sha256,
     period_of,
     remove_orphans,
     sync_directories,
@@ -398,12 +398,7 @@ class _Batch:
         paths, given = self.settings.paths, self.settings.input
         options = InputOptions(
             input_tz=given.timezone,
-            numbers=NumberRules(
-                international_prefix=given.international_prefix,
-                trunk_prefix=given.trunk_prefix,
-                country_code=given.country_code,
-                strip_prefixes=tuple(given.strip_prefixes),
-            ),
+            numbers=given.number_rules(),
         )
         sheets = load_sheets(paths.sheets)
         accounts = (
@@ -428,7 +423,7 @@ class _Batch:
         return RatingPlan.from_sheets(sheets, accounts=accounts), options
 
     def _reference(self, path: Path) -> dict[str, Any]:
-        return {"path": str(path), "sha256": _sha256(path), "size": path.stat().st_size}
+        return {"path": str(path), "sha256": file_sha256(path), "size": path.stat().st_size}
 
     def scan_inbox(self) -> list[InboxFile]:
         """The new files, in name order; skipped ones go to the report."""
@@ -465,7 +460,9 @@ class _Batch:
         self.progress("hashing inbox files", 0, len(files))
         workers = max(1, min(4, os.cpu_count() or 1))
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for file, digest in zip(files, pool.map(lambda f: _sha256(f.path), files), strict=True):
+            for file, digest in zip(
+                files, pool.map(lambda f: file_sha256(f.path), files), strict=True
+            ):
                 done.append(
                     InboxFile(file.path, file.name, file.size, file.mtime_ns, sha256=digest)
                 )
@@ -800,14 +797,6 @@ def _list_inbox(settings: Settings) -> list[InboxFile]:
         name = path.relative_to(paths.inbox).as_posix()
         files.append(InboxFile(path, name, status.st_size, status.st_mtime_ns))
     return files
-
-
-def _sha256(path: Path) -> str:
-    try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read it: {exc.strerror}") from exc
 
 
 def _pieces(kind: Kind, frame: pl.DataFrame, new: Sequence[InboxFile]) -> list[Piece]:

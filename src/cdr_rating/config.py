@@ -32,7 +32,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from cdr_rating.cdrs import FORMATS
+from cdr_rating.cdrs import FORMATS, NumberRules
 from cdr_rating.errors import ConfigError
 
 CONFIG_FILE = "cdr-rating.toml"
@@ -114,6 +114,15 @@ class InputSettings(Section):
         if bad:
             raise ValueError(f"{bad[0]!r} must be digits")
         return value
+
+    def number_rules(self) -> NumberRules:
+        """How dialled and caller numbers are normalised with these settings."""
+        return NumberRules(
+            international_prefix=self.international_prefix,
+            trunk_prefix=self.trunk_prefix,
+            country_code=self.country_code,
+            strip_prefixes=tuple(self.strip_prefixes),
+        )
 
     @model_validator(mode="after")
     def _trunk_with_country(self) -> InputSettings:

@@ -21,6 +21,7 @@ of a killed run, removed by the next run before it does anything else.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -36,7 +37,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from cdr_rating.errors import LockHeldError, UsageError
+from cdr_rating.errors import InputError, LockHeldError, UsageError
 
 Kind = Literal["rated", "rejects"]
 KINDS: tuple[Kind, ...] = ("rated", "rejects")
@@ -135,14 +136,31 @@ def write_partition(frame: pl.DataFrame, path: Path, *, sync_directory: bool = T
     )
 
 
-def write_json(data: Any, path: Path) -> None:
-    """``data`` as indented JSON, atomically."""
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+def write_bytes(path: Path, data: bytes, *, sync_directory: bool = True) -> None:
+    """``data`` to ``path``, atomically."""
 
     def write(target: Path) -> None:
-        target.write_text(text, encoding="utf-8")
+        target.write_bytes(data)
 
-    write_atomically(path, write)
+    write_atomically(path, write, sync_directory=sync_directory)
+
+
+def write_json(data: Any, path: Path) -> None:
+    """``data`` as indented JSON, atomically."""
+    write_bytes(path, (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's content, read in chunks.
+
+    Raises:
+        InputError: the file cannot be read.
+    """
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it: {exc.strerror}") from exc
 
 
 def period_of(start: pl.Series, timezone: str) -> pl.Series:

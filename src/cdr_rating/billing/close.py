@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import logging
 import re
 import secrets
@@ -44,32 +43,19 @@ from cdr_rating.billing.invoices import (
     sheets_json,
 )
 from cdr_rating.billing.period import Bill, BillingRules, PeriodBill, bill_period
-from cdr_rating.cdrs import NumberRules
 from cdr_rating.config import Settings
 from cdr_rating.errors import ConfigError
 from cdr_rating.ledger import Ledger
 from cdr_rating.money import DECIMAL_PRECISION, MAX_DECIMALS
 from cdr_rating.rating import RatingPlan
-from cdr_rating.store import DataDir, checkpoint, write_atomically, write_frame
+from cdr_rating.rating.engine import RATED_COLUMNS
+from cdr_rating.store import DataDir, checkpoint, file_sha256, write_bytes, write_frame
 
 log = logging.getLogger(__name__)
 
-# The columns of a stored rated call that billing reads.
-CALL_COLUMNS = (
-    "call_id",
-    "account",
-    "caller",
-    "number",
-    "start",
-    "duration_s",
-    "billable_s",
-    "sheet",
-    "prefix",
-    "destination",
-    "band",
-    "charge",
-    "currency",
-)
+# The columns of a stored rated call that billing reads: all the engine's but the
+# dialled text (billing uses the normalised number).
+CALL_COLUMNS = tuple(column for column in RATED_COLUMNS if column != "callee")
 INVOICE_TEMPLATE = "invoice.html.j2"
 APPENDIX_COLUMNS = (*CALL_COLUMNS, "allowance", "allowance_s", "billed")
 
@@ -104,19 +90,13 @@ class CloseReport:
 def billing_setup(settings: Settings, period: str, sheets_dir: Path | None = None) -> BillingSetup:
     """Load sheets (from ``sheets_dir`` if given), accounts and fees named by the
     configuration."""
-    paths, given = settings.paths, settings.input
+    paths = settings.paths
     if paths.accounts is None:
         raise ConfigError(
             f"{settings.source}: key 'paths.accounts': invoicing needs an accounts file"
         )
     sheets = load_sheets(sheets_dir or paths.sheets)
-    numbers = NumberRules(
-        international_prefix=given.international_prefix,
-        trunk_prefix=given.trunk_prefix,
-        country_code=given.country_code,
-        strip_prefixes=tuple(given.strip_prefixes),
-    )
-    accounts = load_accounts(paths.accounts, sheets, numbers)
+    accounts = load_accounts(paths.accounts, sheets, settings.input.number_rules())
     fees = None
     if paths.fees is not None:
         if not paths.fees.is_file():
@@ -131,15 +111,11 @@ def billing_setup(settings: Settings, period: str, sheets_dir: Path | None = Non
         currency_decimals=settings.billing.currency_decimals,
     )
     references = [
-        {"path": str(path), "sha256": _sha256(path)}
+        {"path": str(path), "sha256": file_sha256(path)}
         for sheet in sheets
         for path in sorted({sheet.path, sheet.rates_path})
     ]
     return BillingSetup(rules, RatingPlan.from_sheets(sheets, accounts=accounts), references)
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def stored_calls(
@@ -334,7 +310,7 @@ def render_missing(
             document = _with_calls(document, appendices, record, settings.billing.timezone)
         target = data.root / "invoices" / record.period / f"{_safe(record.number or '')}.pdf"
         html_path = target.with_suffix(".html")
-        write_text(html_path, render_html(document, templates))
+        write_bytes(html_path, render_html(document, templates).encode("utf-8"))
         checkpoint("html-written")
         jobs.append((document, target))
         rendered.append((record.invoice_id, data.relative(target), data.relative(html_path)))
@@ -343,15 +319,6 @@ def render_missing(
     )
     record_rendering(ledger, rendered)
     return len(rendered)
-
-
-def write_text(path: Path, text: str) -> None:
-    """``text`` to ``path`` in UTF-8, atomically."""
-
-    def write(target: Path) -> None:
-        target.write_text(text, encoding="utf-8")
-
-    write_atomically(path, write)
 
 
 def _appendices(data: DataDir, records: list[InvoiceRecord]) -> dict[str, pl.DataFrame]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cdr_rating.billing.document import InvoiceDocument
-from cdr_rating.billing.documents import document_from_json, document_to_json, percent
+from cdr_rating.billing.documents import document_from_json, document_to_json
 from cdr_rating.billing.period import Bill
 from cdr_rating.errors import UsageError
 from cdr_rating.ledger import Ledger
@@ -335,7 +335,6 @@ __all__ = [
     "invoice_lines",
     "list_invoices",
     "next_number",
-    "percent",
     "record_rendering",
     "save_drafts",
     "void_invoice",

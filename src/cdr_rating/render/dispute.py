@@ -11,7 +11,7 @@ from cdr_rating.billing.document import DisputeDocument
 from cdr_rating.errors import RenderError
 from cdr_rating.render.html import environment, stylesheet_text
 from cdr_rating.render.pdf import pdf_from_html
-from cdr_rating.store import write_atomically, write_frame
+from cdr_rating.store import write_bytes, write_frame
 
 TEMPLATE = "dispute.html.j2"
 
@@ -35,17 +35,7 @@ def write_dispute(
     stem = directory / f"dispute-{document.account}-{document.period}"
     csv, html, pdf = (stem.with_suffix(suffix) for suffix in (".csv", ".html", ".pdf"))
     write_frame(calls, csv)
-    text = render_dispute_html(document, templates_dir).encode("utf-8")
-    data = pdf_from_html(
-        render_dispute_html(document, templates_dir, embed_stylesheet=False), templates_dir
-    )
-    for path, content in ((html, text), (pdf, data)):
-        _write_bytes(path, content)
+    write_bytes(html, render_dispute_html(document, templates_dir).encode("utf-8"))
+    page = render_dispute_html(document, templates_dir, embed_stylesheet=False)
+    write_bytes(pdf, pdf_from_html(page, templates_dir))
     return [csv, html, pdf]
-
-
-def _write_bytes(path: Path, content: bytes) -> None:
-    def write(target: Path) -> None:
-        target.write_bytes(content)
-
-    write_atomically(path, write)

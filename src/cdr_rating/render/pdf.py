@@ -41,7 +41,7 @@ from weasyprint.urls import (  # type: ignore[import-untyped]
 from cdr_rating.billing.document import InvoiceDocument
 from cdr_rating.errors import RenderError
 from cdr_rating.render.html import STYLESHEET, describe, render_template
-from cdr_rating.store import sync_directories, write_atomically
+from cdr_rating.store import sync_directories, write_bytes
 
 Job = tuple[InvoiceDocument, Path]
 
@@ -163,12 +163,8 @@ def write_pdf(
     once for many files (see :func:`cdr_rating.store.sync_directories`).
     """
     pdf = render_pdf(document, templates_dir)
-
-    def write(target: Path) -> None:
-        target.write_bytes(pdf)
-
     try:
-        write_atomically(path, write, sync_directory=sync_directory)
+        write_bytes(path, pdf, sync_directory=sync_directory)
     except OSError as error:
         raise RenderError(f"{describe(document)}: cannot write {path}: {error}") from error
 
