@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from cdr_rating.accounts import load_accounts, load_sheets
-from cdr_rating.billing.close import CloseReport, close_period
+from cdr_rating.billing.close import CloseReport, close_period, setup_from
 from cdr_rating.billing.rerate import RERATE_FIELDS, RERATEABLE
 from cdr_rating.cdrs import InputOptions, Reason
 from cdr_rating.cdrs.raw_lines import attach_raw
@@ -319,6 +319,7 @@ class _Batch:
         self.report = report
         self.progress = progress or (lambda _what, _done, _total: None)
         self.references: dict[str, Any] = {}
+        self.accounts: pl.DataFrame | None = None
 
     def execute(self) -> None:
         report, step, dry = self.report, self.stopwatch.step, self.request.dry_run
@@ -377,7 +378,20 @@ class _Batch:
         if report.close is not None:
             # Also when the period was already closed: a close killed half way finishes.
             with step("invoices"):
-                report.invoices = close_period(self.settings, self.ledger, report.close)
+                setup = (
+                    None  # close_period then reports that invoicing needs accounts
+                    if self.accounts is None
+                    else setup_from(
+                        self.settings,
+                        report.close,
+                        plan,
+                        self.accounts,
+                        self.references["sheets"],
+                    )
+                )
+                report.invoices = close_period(
+                    self.settings, self.ledger, report.close, setup=setup
+                )
         with step("manifest"):
             self.write_manifest(status="ok", exit_status=0)
 
@@ -420,6 +434,7 @@ class _Batch:
                 else None
             ),
         }
+        self.accounts = accounts
         return RatingPlan.from_sheets(sheets, accounts=accounts), options
 
     def _reference(self, path: Path) -> dict[str, Any]:

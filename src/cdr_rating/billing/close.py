@@ -24,6 +24,7 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -66,7 +67,7 @@ class BillingSetup:
 
     rules: BillingRules
     plan: RatingPlan
-    references: list[dict[str, str]]
+    references: list[dict[str, Any]]
 
 
 @dataclass
@@ -97,25 +98,39 @@ def billing_setup(settings: Settings, period: str, sheets_dir: Path | None = Non
         )
     sheets = load_sheets(sheets_dir or paths.sheets)
     accounts = load_accounts(paths.accounts, sheets, settings.input.number_rules())
-    fees = None
-    if paths.fees is not None:
-        if not paths.fees.is_file():
-            raise ConfigError(f"{paths.fees}: fees file not found (key 'paths.fees')")
-        fees = load_fees(paths.fees, accounts)
-    rules = BillingRules(
-        period=period,
-        timezone=settings.billing.timezone,
-        sheets=sheets,
-        accounts=accounts,
-        fees=fees,
-        currency_decimals=settings.billing.currency_decimals,
-    )
     references = [
         {"path": str(path), "sha256": file_sha256(path)}
         for sheet in sheets
         for path in sorted({sheet.path, sheet.rates_path})
     ]
-    return BillingSetup(rules, RatingPlan.from_sheets(sheets, accounts=accounts), references)
+    plan = RatingPlan.from_sheets(sheets, accounts=accounts)
+    return setup_from(settings, period, plan, accounts, references)
+
+
+def setup_from(
+    settings: Settings,
+    period: str,
+    plan: RatingPlan,
+    accounts: pl.DataFrame,
+    references: list[dict[str, Any]],
+) -> BillingSetup:
+    """The setup of sheets and accounts already loaded (by the run that closes), plus
+    the configured fees."""
+    fees_path = settings.paths.fees
+    fees = None
+    if fees_path is not None:
+        if not fees_path.is_file():
+            raise ConfigError(f"{fees_path}: fees file not found (key 'paths.fees')")
+        fees = load_fees(fees_path, accounts)
+    rules = BillingRules(
+        period=period,
+        timezone=settings.billing.timezone,
+        sheets=list(plan.sheets),
+        accounts=accounts,
+        fees=fees,
+        currency_decimals=settings.billing.currency_decimals,
+    )
+    return BillingSetup(rules, plan, references)
 
 
 def stored_calls(
@@ -207,15 +222,16 @@ def close_period(
     *,
     today: dt.date | None = None,
     workers: int | None = None,
+    setup: BillingSetup | None = None,
 ) -> CloseReport:
     """Issue the invoices of ``period`` (see the module docstring). The caller holds
-    the run lock."""
+    the run lock; a run passes the ``setup`` it already loaded."""
     data = DataDir(settings.paths.data_dir)
     check_templates(settings)
     report = CloseReport(period)
     done = final_accounts(ledger, period)
     report.already_final = len(done)
-    setup = billing_setup(settings, period)
+    setup = setup or billing_setup(settings, period)
     waiting = sorted(set(setup.rules.accounts.get_column("account").to_list()) - done)
     calls = stored_calls(ledger, data, period)
     billed = bill_period(calls, setup.rules, setup.plan, only=waiting)
