@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TypeVar
 
 import polars as pl
 
-from cdr_rating.errors import UsageError
 from cdr_rating.rating import RatingPlan
-from cdr_rating.store import write_atomically, write_frame
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
 
@@ -33,23 +30,3 @@ def rated_for_csv(rated: Frame, plan: RatingPlan) -> Frame:
         .str.strip_chars_end("0")
         .str.strip_suffix("."),
     )
-
-
-def write_rated(rated: pl.DataFrame | pl.LazyFrame, path: Path, plan: RatingPlan) -> None:
-    """Stream rated calls into ``path`` (Parquet or CSV by extension), atomically."""
-    frame = rated.lazy()
-    suffix = path.suffix.lower()
-    if suffix not in (".parquet", ".csv"):
-        raise UsageError(f"{path}: output must end in .parquet or .csv")
-
-    def sink(target: Path) -> None:
-        if suffix == ".parquet":
-            frame.sink_parquet(target)
-        else:
-            rated_for_csv(frame, plan).sink_csv(target)
-
-    write_atomically(path, sink)
-
-
-def write_rejects(rejects: pl.DataFrame, path: Path) -> None:
-    write_frame(rejects, path)

@@ -130,12 +130,13 @@ def _original_text(name: str, schema: pl.Schema) -> pl.Expr:
     return pl.lit(None, pl.String)
 
 
-def mark_duplicates(prepared: pl.LazyFrame) -> pl.LazyFrame:
+def mark_duplicates(prepared: pl.LazyFrame, seen: pl.Series | None = None) -> pl.LazyFrame:
     """Reject every good row whose call_id an earlier good row already has.
 
     Earlier means earlier in the input: files in the order given, lines in file order.
     Rows rejected for another reason do not count, so a corrupt first copy does not
-    hide a good second one.
+    hide a good second one. ``seen`` holds call_ids of good rows that came before
+    ``prepared`` (an earlier slice of the same input, see ``cdr_rating.pipeline``).
     """
     good = pl.col("_reason").is_null()
     # Hashes find candidates cheaply; only rows whose hash repeats are compared by
@@ -146,6 +147,8 @@ def mark_duplicates(prepared: pl.LazyFrame) -> pl.LazyFrame:
         pl.col("_suspect")
         & ~pl.when(pl.col("_suspect")).then(pl.col("call_id")).is_first_distinct()
     )
+    if seen is not None and seen.len():
+        repeated = repeated | (good & pl.col("call_id").is_in(seen.implode()))
     return hashed.with_columns(
         _reason=pl.when(repeated).then(pl.lit(Reason.DUPLICATE.value)).otherwise("_reason"),
     ).drop("_hash", "_suspect")

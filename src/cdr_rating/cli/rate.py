@@ -35,7 +35,6 @@ from cdr_rating.errors import ExitCode, UsageError
 from cdr_rating.explain import explain_call, explain_stored
 from cdr_rating.ledger import Ledger
 from cdr_rating.money import format_amount
-from cdr_rating.output import write_rejects
 from cdr_rating.pipeline import RatingSummary, rate_files, rate_to_file
 from cdr_rating.rating import RatingPlan
 from cdr_rating.store import DataDir
@@ -72,24 +71,18 @@ def rate_command(
     )
     fmt = input_format(fmt, column_map, map_skip_rows, map_separator)
     plan = build_plan(sheet, sheets, accounts, options.numbers)
-    summary = rate_to_file(inputs, plan, out, fmt, options)
-    if rejects is not None:
-        write_rejects(summary.rejects, rejects)
+    summary = rate_to_file(inputs, plan, out, fmt, options, rejects_out=rejects)
     print_summary(summary, plan, rejects_written=rejects is not None)
-    if fail_on_rejects and summary.rejects.height:
+    if fail_on_rejects and summary.rejected:
         raise typer.Exit(ExitCode.REJECTS)
 
 
 def print_summary(summary: RatingSummary, plan: RatingPlan, *, rejects_written: bool) -> None:
     """The reconciliation and totals (in each currency's decimals), on stderr."""
-    rated, rejected = summary.rated, summary.rejects.height
+    rated, rejected = summary.rated, summary.rejected
     error_console.print(f"read {summary.read} = rated {rated} + rejected {rejected}")
     if rejected:
-        reasons = (
-            summary.rejects.group_by("reason")
-            .len()
-            .sort(["len", "reason"], descending=[True, False])
-        )
+        reasons = summary.reasons.sort(["rows", "reason"], descending=[True, False])
         listed = ", ".join(f"{reason} {count}" for reason, count in reasons.rows())
         hint = "" if rejects_written else " (pass --rejects FILE to keep them)"
         error_console.print(f"rejected by reason: {listed}{hint}")
