@@ -56,3 +56,10 @@ def test_technology_prefixes_are_stripped_first() -> None:
 
 def test_without_international_prefix_only_plus_is_dropped() -> None:
     assert NumberRules(international_prefix="").normalise_list(["0049", "+49"]) == ["0049", "49"]
+
+
+@pytest.mark.parametrize("dialled", ["+49１２３４５", "+49٠١٢٣", "004９30"])
+def test_digits_of_other_scripts_are_not_a_number(dialled: str) -> None:
+    # Full-width or Arabic-Indic digits are digits to a Unicode regex, but no switch
+    # dials them and no sheet prefix can match them: a bad_number, not a no_rate.
+    assert NumberRules().normalise_list([dialled]) == [None]

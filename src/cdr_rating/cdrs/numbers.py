@@ -62,7 +62,7 @@ class NumberRules:
         return (
             frame.with_columns(stripped.alias(digits))
             .with_columns(
-                pl.when(pl.col(digits).str.contains(rf"^\d{{1,{MAX_NUMBER_DIGITS}}}$"))
+                pl.when(pl.col(digits).str.contains(rf"^[0-9]{{1,{MAX_NUMBER_DIGITS}}}$"))
                 .then(pl.col(digits))
                 .alias(target)
             )
@@ -83,7 +83,7 @@ class NumberRules:
             .then(pl.lit("the number is empty"))
             .when(text.str.starts_with("*") | text.str.starts_with("#"))
             .then(pl.lit("a feature code, not a number to rate"))
-            .when(text.str.strip_prefix("+").str.contains(r"^\d+$"))
+            .when(text.str.strip_prefix("+").str.contains(r"^[0-9]+$"))
             .then(pl.lit(f"longer than {MAX_NUMBER_DIGITS} digits"))
             .otherwise(pl.lit("not digits after removing spaces and punctuation"))
         )
