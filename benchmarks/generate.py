@@ -1,20 +1,24 @@
-"""Synthetic, deterministic benchmark inputs: a realistic rate sheet and canonical CDRs.
+"""Synthetic, deterministic benchmark inputs: a realistic rate sheet and CDRs.
 
 The rate sheet (TOML + CSV, the format of ARCHITECTURE.md section 4) has nested country,
 mobile and geographic prefixes, peak/offpeak/weekend bands, tiered rates, the three
 common increment shorthands, connect fees, caps and a mid-month price change on a tenth
 of the prefixes. The CDRs (canonical Parquet, section 6) follow a daily and weekly
 traffic curve over the billing period 2026-10, with heavy-tailed durations, 20%
-unanswered calls and a few percent of numbers that match no prefix.
+unanswered calls, a few percent of numbers that match no prefix and about 1% of calls
+delivered twice. With ``--asterisk`` the same calls are also written as Asterisk
+``Master.csv`` files.
 
 Everything depends only on ``--seed``: the sheet is drawn with :mod:`random`, the call
 columns are built by Polars from a counter and a SplitMix64 hash written as UInt64
 expressions (wrapping arithmetic, unlike ``Expr.hash`` stable across Polars versions),
-so 10 million calls take seconds and the same seed gives the same files.
+so 10 million calls take seconds and the same seed gives the same files. Above
+``--part-calls`` rows the CDRs are written as several files, one at a time, so memory
+stays that of one part however many calls there are.
 
 Example::
 
-    python benchmarks/generate.py --calls 1000000 --out /tmp/cdr-bench
+    python benchmarks/generate.py --calls 1000000 --out /tmp/cdr-bench --asterisk
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import math
 import random
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -43,6 +49,11 @@ UNANSWERED_SHARE = 0.20
 NO_RATE_SHARE = 0.03
 LONG_CALL_SHARE = 0.03
 MAX_DURATION_S = 4 * 3600
+DUPLICATE_SHARE = 0.01
+PART_CALLS = 10_000_000
+# A fixed row group size: otherwise Polars cuts groups where the collected frame's chunks
+# end, which depends on thread scheduling, and the same data gives different bytes.
+ROW_GROUP_ROWS = 262_144
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TIME_CURVE_CSV = REPO_ROOT.parent / "shared" / "real_formats" / "call_time_distribution_5min.csv"
@@ -136,10 +147,33 @@ class Sheet:
 
 @dataclass(frozen=True)
 class Dataset:
-    """Where a generated sheet and CDR file live."""
+    """Where a generated sheet and its CDR files live.
+
+    Attributes:
+        sheet: the rate sheet's TOML (its CSV is beside it, same stem).
+        parts: the canonical Parquet CDR files, in order (one unless the dataset has
+            more calls than a part holds).
+        asterisk: the same calls as Asterisk ``Master.csv`` files, one per Parquet part
+            and in the same order; empty unless they were asked for.
+    """
 
     sheet: Path
-    cdrs: Path
+    parts: tuple[Path, ...]
+    asterisk: tuple[Path, ...] = ()
+
+    @property
+    def cdrs(self) -> Path:
+        """The Parquet CDR file of a single-part dataset.
+
+        Raises:
+            ValueError: the dataset has several parts (use ``parts``).
+        """
+        if len(self.parts) != 1:
+            raise ValueError(
+                f"this dataset has {len(self.parts)} CDR files ({self.parts[0].name}, ...); "
+                "use Dataset.parts"
+            )
+        return self.parts[0]
 
 
 # ---------------------------------------------------------------------------------------
@@ -447,16 +481,27 @@ RANDOM_STREAMS = (
     "digits",
     "account",
     "format",
+    # Added after the others so that their stream numbers, and the calls, stay the same.
+    "duplicate",
 )
+# The Asterisk fields that canonical CDRs lack (ring time, trunk) are drawn from the
+# call's number, on streams numbered from here.
+ASTERISK_STREAMS = ("ring", "trunk")
+ASTERISK_FIRST_STREAM = 64
 
 
 def with_uniforms(
-    frame: pl.LazyFrame, counter: str, seed: int, streams: tuple[str, ...] = RANDOM_STREAMS
+    frame: pl.LazyFrame,
+    counter: str,
+    seed: int,
+    streams: tuple[str, ...] = RANDOM_STREAMS,
+    first_stream: int = 0,
 ) -> pl.LazyFrame:
     """Add one column ``u_<stream>`` per stream: a float in [0, 1).
 
-    Each is the SplitMix64 finaliser of (``counter``, seed, stream) on UInt64 columns
-    with wrapping arithmetic. The rounds are separate ``with_columns`` steps so that the
+    Each is the SplitMix64 finaliser of (``counter``, seed, stream number) on UInt64
+    columns with wrapping arithmetic; the streams are numbered from ``first_stream`` in
+    the order given. The rounds are separate ``with_columns`` steps so that the
     expression tree stays linear instead of doubling with every reference to the state.
     """
     state = {name: f"u_{name}" for name in streams}
@@ -464,7 +509,7 @@ def with_uniforms(
         (pl.col(counter) * _u64(0x9E3779B97F4A7C15) + _u64(_splitmix_constant(seed, stream))).alias(
             column
         )
-        for stream, column in enumerate(state.values())
+        for stream, column in enumerate(state.values(), start=first_stream)
     )
     for shift, multiplier in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
         frame = frame.with_columns(
@@ -480,17 +525,46 @@ def with_uniforms(
     )
 
 
+# What a re-delivered row copies from the row before it: every column the canonical
+# columns are built from, the row number (hence the call_id) included.
+CALL_SOURCE_COLUMNS = (
+    "row",
+    "start",
+    "duration",
+    "no_rate",
+    "prefix_index",
+    "account_index",
+    "u_length",
+    "u_digits",
+    "u_format",
+)
+
+
 def build_cdrs(
     calls: int,
     sheet: Sheet,
     seed: int = 1,
     accounts: int = 10_000,
     curve: pl.DataFrame | None = None,
+    *,
+    first: int = 0,
+    duplicate_share: float = DUPLICATE_SHARE,
 ) -> pl.LazyFrame:
-    """Canonical CDRs for the billing period 2026-10, sorted by start time.
+    """``calls`` canonical CDRs for the billing period 2026-10, sorted by start time.
 
     Columns: ``call_id``, ``account``, ``caller``, ``callee``, ``start`` (UTC),
     ``duration`` (whole billable seconds, 0 for unanswered calls), ``disposition``.
+
+    The calls are drawn from the counters ``first`` to ``first + calls - 1`` (one part of
+    a dataset) and numbered, in start order, from ``first``: parts that cover adjacent
+    counter ranges have distinct call_ids.
+
+    Re-deliveries: a row whose ``duplicate`` draw is below ``duplicate_share`` (and whose
+    predecessor's is not) is replaced by an exact copy of the row before it, call_id
+    included; the call it replaces is not in the output. So the output has exactly
+    ``calls`` rows, the copy directly follows its original (the same start keeps the
+    order), no call is delivered three times, and every other row is the same as with
+    ``duplicate_share = 0``.
     """
     if curve is None:
         curve = load_time_curve()
@@ -546,11 +620,15 @@ def build_cdrs(
         random_digits.str.slice(0, suffix_length),
     )
     caller_digits = (pl.col("account_index") * 7919 + 1_234_567) % 9_000_000 + 1_000_000
+    resent = pl.col("resent")
+    copy = pl.col("copy")
 
     # Sort the numeric columns by start first; the strings are built afterwards.
     return (
         with_uniforms(
-            pl.LazyFrame().select(pl.int_range(0, calls, dtype=pl.UInt64).alias(counter)),
+            pl.LazyFrame().select(
+                pl.int_range(first, first + calls, dtype=pl.UInt64).alias(counter)
+            ),
             counter,
             seed,
         )
@@ -567,9 +645,15 @@ def build_cdrs(
             u["length"],
             u["digits"],
             u["format"],
+            (u["duplicate"] < duplicate_share).alias("resent"),
         )
         .sort("start", maintain_order=True)
-        .with_row_index("row")
+        .with_row_index("row", offset=first)
+        .with_columns(copy=resent & ~resent.shift(1, fill_value=True))
+        .with_columns(
+            pl.when(copy).then(pl.col(column).shift(1)).otherwise(pl.col(column)).alias(column)
+            for column in CALL_SOURCE_COLUMNS
+        )
         .with_columns(prefix.alias("prefix"))
         .select(
             pl.format(f"bench{seed}-{{}}", pl.col("row").cast(pl.String).str.zfill(9)).alias(
@@ -588,17 +672,137 @@ def build_cdrs(
     )
 
 
+@contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` that becomes ``path`` when the block succeeds, so
+    that a file under its final name is always complete (names are reused)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        yield partial
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def write_cdrs(cdrs: pl.LazyFrame, path: Path, csv: bool = False) -> list[Path]:
     """Write the CDRs as Parquet (``path``) and, with ``csv``, canonical CSV beside it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame = cdrs.collect()
-    frame.write_parquet(path)
+    with _replacing(path) as partial:
+        cdrs.collect().write_parquet(partial, row_group_size=ROW_GROUP_ROWS)
     written = [path]
     if csv:
-        csv_path = path.with_suffix(".csv")
-        frame.with_columns(pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%SZ")).write_csv(csv_path)
-        written.append(csv_path)
+        written.append(write_canonical_csv(path, path.with_suffix(".csv")))
     return written
+
+
+def write_canonical_csv(parquet: Path, path: Path) -> Path:
+    """The canonical CDRs of ``parquet`` as CSV (``start`` as ``...Z``), streamed."""
+    with _replacing(path) as partial:
+        pl.scan_parquet(parquet).with_columns(
+            pl.col("start").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+        ).sink_csv(partial)
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# Asterisk Master.csv
+# ---------------------------------------------------------------------------------------
+
+# One cdr_csv line: accountcode, src, dst, dcontext, clid, channel, dstchannel, lastapp,
+# lastdata, start, answer, end, duration, billsec, disposition, amaflags, uniqueid,
+# userfield. Text is quoted (a quote inside doubled), numbers and an empty answer time
+# are not, as Asterisk writes them.
+ASTERISK_LINE = (
+    '"{}","{}","{}","from-internal","""{}"" <{}>","SIP/{}-{}","SIP/carrier{}-{}","Dial",'
+    '"SIP/carrier{}/{},60,tT","{}",{},"{}",{},{},"{}","DOCUMENTATION","{}.{}",""'
+)
+
+
+def asterisk_lines(cdrs: pl.LazyFrame, seed: int = 1) -> pl.LazyFrame:
+    """Canonical CDRs (as :func:`build_cdrs` writes them) as Asterisk ``Master.csv``
+    lines, one column ``line``, in the same order.
+
+    The server writes UTC (``usegmtime=yes``), which is how the reader takes naive
+    times by default. An answered call rang for 3 to 22 s before its answer (the
+    canonical start, where billing starts) and lasts ``billsec`` (the canonical
+    duration); an unanswered one rang 5 to 60 s, has no answer time and billsec 0.
+    Everything a row adds to the canonical columns (ring time, trunk, channel numbers,
+    uniqueid) is drawn from the number in its call_id, so a re-delivered row is again an
+    exact copy, and distinct calls have distinct uniqueids.
+    """
+    number = "n"
+    u = {name: pl.col(f"u_{name}") for name in ASTERISK_STREAMS}
+    answered = pl.col("disposition") == "ANSWERED"
+    ring = (
+        pl.when(answered)
+        .then(3 + (u["ring"] * 20).floor())
+        .otherwise(5 + (u["ring"] * 56).floor())
+        .cast(pl.Int64)
+    )
+    begin = pl.col("start") - pl.duration(seconds=pl.when(answered).then(ring).otherwise(0))
+    total = ring + pl.col("duration")
+
+    def clock(instant: pl.Expr) -> pl.Expr:
+        return instant.dt.strftime("%Y-%m-%d %H:%M:%S")
+
+    def channel_number(offset: int) -> pl.Expr:
+        # Each call opens two channels; Asterisk numbers them with one 8-digit counter.
+        sequence = (pl.col(number) * 2 + offset) % 100_000_000
+        return sequence.cast(pl.String).str.zfill(8)
+
+    trunk = (1 + (u["trunk"] * 4).floor()).cast(pl.Int64)
+    line = pl.format(
+        ASTERISK_LINE,
+        pl.col("account"),
+        pl.col("caller"),
+        pl.col("callee"),
+        pl.col("account"),
+        pl.col("caller"),
+        pl.col("caller").str.strip_prefix("+"),
+        channel_number(0),
+        trunk,
+        channel_number(1),
+        trunk,
+        pl.col("callee"),
+        clock(begin),
+        pl.when(answered).then(pl.format('"{}"', clock(pl.col("start")))).otherwise(pl.lit("")),
+        clock(begin + pl.duration(seconds=total)),
+        total,
+        pl.col("duration"),
+        pl.col("disposition"),
+        begin.dt.epoch("s"),
+        pl.col(number),
+    )
+    with_number = cdrs.with_columns(
+        pl.col("call_id").str.extract(r"(\d+)$").cast(pl.UInt64).alias(number)
+    )
+    return with_uniforms(
+        with_number, number, seed, ASTERISK_STREAMS, first_stream=ASTERISK_FIRST_STREAM
+    ).select(line.alias("line"))
+
+
+def write_asterisk(parquet: Path, path: Path, seed: int = 1) -> Path:
+    """The calls of a canonical Parquet file as an Asterisk ``Master.csv`` (no header),
+    streamed so that memory stays small."""
+    with _replacing(path) as partial:
+        asterisk_lines(pl.scan_parquet(parquet), seed).sink_csv(
+            partial, include_header=False, quote_style="never"
+        )
+    return path
+
+
+# ---------------------------------------------------------------------------------------
+# Datasets
+# ---------------------------------------------------------------------------------------
+
+
+def part_ranges(calls: int, part_calls: int = PART_CALLS) -> list[tuple[int, int]]:
+    """``(first counter, rows)`` of every part: ``part_calls`` rows each, the last one
+    the rest."""
+    if part_calls < 1:
+        raise ValueError(f"part_calls must be at least 1, got {part_calls}")
+    ranges = [(first, min(part_calls, calls - first)) for first in range(0, calls, part_calls)]
+    return ranges or [(0, 0)]
 
 
 def dataset_paths(
@@ -609,12 +813,29 @@ def dataset_paths(
     seed: int = 1,
     accounts: int = 10_000,
     band_mode: str = "start",
+    asterisk: bool = False,
+    part_calls: int = PART_CALLS,
 ) -> Dataset:
-    """File names that encode every generation parameter, so outputs can be reused."""
+    """File names that encode every generation parameter, so outputs can be reused.
+
+    One part: ``cdrs-<calls>-a<accounts>-p<prefixes>-s<seed>.parquet``. Several: the
+    same stem plus ``-partNN`` (numbered from 01, as wide as needed so that the names
+    sort), with ``-by<part_calls>`` before it when the part size is not the default.
+    The Asterisk file of a part has the part's stem plus ``-asterisk.csv``.
+    """
     mode = "" if band_mode == "start" else f"-{band_mode}"
+    stem = f"cdrs-{calls}-a{accounts}-p{prefixes}-s{seed}"
+    count = len(part_ranges(calls, part_calls))
+    if count == 1:
+        stems = [stem]
+    else:
+        size = "" if part_calls == PART_CALLS else f"-by{part_calls}"
+        width = max(2, len(str(count)))
+        stems = [f"{stem}{size}-part{part:0{width}d}" for part in range(1, count + 1)]
     return Dataset(
         sheet=out_dir / f"bench-p{prefixes}-s{seed}{mode}.toml",
-        cdrs=out_dir / f"cdrs-{calls}-a{accounts}-p{prefixes}-s{seed}.parquet",
+        parts=tuple(out_dir / f"{name}.parquet" for name in stems),
+        asterisk=tuple(out_dir / f"{name}-asterisk.csv" for name in stems) if asterisk else (),
     )
 
 
@@ -627,27 +848,68 @@ def generate(
     accounts: int = 10_000,
     csv: bool = False,
     band_mode: str = "start",
+    asterisk: bool = False,
+    part_calls: int = PART_CALLS,
 ) -> Dataset:
-    """Write the sheet and the CDRs into ``out_dir`` (see :func:`dataset_paths`)."""
+    """Write whichever files of the dataset are missing into ``out_dir`` (see
+    :func:`dataset_paths`); files that exist are kept as they are.
+
+    Parts are built and written one at a time. The canonical CSV (``csv``) and the
+    Asterisk files are converted from the Parquet parts.
+    """
     paths = dataset_paths(
-        out_dir, calls, prefixes=prefixes, seed=seed, accounts=accounts, band_mode=band_mode
+        out_dir,
+        calls,
+        prefixes=prefixes,
+        seed=seed,
+        accounts=accounts,
+        band_mode=band_mode,
+        asterisk=asterisk,
+        part_calls=part_calls,
     )
-    sheet = build_sheet(prefixes, seed, band_mode=band_mode)
-    write_sheet(sheet, paths.sheet)
-    write_cdrs(build_cdrs(calls, sheet, seed, accounts), paths.cdrs, csv=csv)
+    missing = [
+        (first, rows, part)
+        for (first, rows), part in zip(part_ranges(calls, part_calls), paths.parts, strict=True)
+        if not part.exists()
+    ]
+    if missing or not paths.sheet.exists():
+        sheet = build_sheet(prefixes, seed, band_mode=band_mode)
+        if not paths.sheet.exists():
+            write_sheet(sheet, paths.sheet)
+        curve = load_time_curve()
+        for first, rows, part in missing:
+            write_cdrs(build_cdrs(rows, sheet, seed, accounts, curve, first=first), part)
+    for index, part in enumerate(paths.parts):
+        if csv and not part.with_suffix(".csv").exists():
+            write_canonical_csv(part, part.with_suffix(".csv"))
+        if asterisk and not paths.asterisk[index].exists():
+            write_asterisk(part, paths.asterisk[index], seed)
     return paths
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--calls", type=int, default=1_000_000, help="number of CDRs")
+    parser.add_argument(
+        "--calls", type=int, default=1_000_000, help="CDR rows in all, re-deliveries included"
+    )
     parser.add_argument("--prefixes", type=int, default=12_000, help="distinct sheet prefixes")
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--band-mode", choices=("start", "split"), default="start")
     parser.add_argument("--csv", action="store_true", help="also write canonical CSV")
+    parser.add_argument(
+        "--asterisk", action="store_true", help="also write Asterisk Master.csv files"
+    )
+    parser.add_argument(
+        "--part-calls",
+        type=int,
+        default=PART_CALLS,
+        help="most rows per CDR file; more calls are written as several parts",
+    )
     parser.add_argument("--out", type=Path, default=Path("/tmp/cdr-bench"))
     args = parser.parse_args(argv)
+    if args.part_calls < 1:
+        parser.error("--part-calls must be at least 1")
 
     began = time.perf_counter()
     paths = generate(
@@ -658,10 +920,14 @@ def main(argv: list[str] | None = None) -> int:
         accounts=args.accounts,
         csv=args.csv,
         band_mode=args.band_mode,
+        asterisk=args.asterisk,
+        part_calls=args.part_calls,
     )
     elapsed = time.perf_counter() - began
     print(f"sheet {paths.sheet}", file=sys.stderr)
-    print(f"cdrs  {paths.cdrs} ({args.calls:,} calls) in {elapsed:.1f} s", file=sys.stderr)
+    for path in (*paths.parts, *paths.asterisk):
+        print(f"cdrs  {path}", file=sys.stderr)
+    print(f"{args.calls:,} calls in {len(paths.parts)} part(s), {elapsed:.1f} s", file=sys.stderr)
     return 0
 
 
