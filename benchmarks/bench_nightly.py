@@ -11,7 +11,9 @@ other load on a shared machine only ever adds time); its per-step timings come f
 the run's JSON summary (the same numbers as the manifest).
 Rating is the steps ``plan``, ``rate`` and ``rejects`` (what ``cdr-rating rate`` does
 too); everything else (lock, ledger, orphan check, hashing, duplicate check, writes,
-manifest) is bookkeeping. The target: bookkeeping under 20% of the wall time.
+manifest) is bookkeeping. The target: bookkeeping under 20% of the wall time. The
+child's CPU time and peak RSS come from ``wait4``. ``--json FILE`` also writes the
+measurements as JSON (what ``harness.py`` reads).
 
 Example::
 
@@ -24,17 +26,17 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import generate
+from bench_rate import BenchmarkError, run_child
 
 NIGHT = date(2026, 10, 20)
 RATING_STEPS = ("plan", "rate", "rejects")
@@ -88,10 +90,10 @@ def prepare(workdir: Path, calls: int, prior_days: int, prefixes: int = 12_000) 
     return config
 
 
-def run(config: Path) -> dict[str, object]:
-    """``cdr-rating run`` in a child process; its JSON summary plus ``wall_s``."""
-    began = time.perf_counter()
-    done = subprocess.run(
+def run(config: Path) -> dict[str, Any]:
+    """``cdr-rating run`` in a child process: its JSON summary plus ``wall_s``, ``cpu``
+    (user + system of the whole child) and ``peak_rss_mib``, from ``wait4``."""
+    done = run_child(
         [
             sys.executable,
             "-m",
@@ -102,23 +104,78 @@ def run(config: Path) -> dict[str, object]:
             "--log-format",
             "json",
         ],
-        capture_output=True,
-        text=True,
-        check=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("CDR_RATING")},
     )
-    wall = time.perf_counter() - began
-    summary: dict[str, object] = json.loads(done.stderr.strip().splitlines()[-1])
-    summary["wall_s"] = wall
+    if done.returncode != 0:
+        raise BenchmarkError(
+            f"cdr-rating run exited with {done.returncode}:\n{done.stderr.strip()[-3000:]}"
+        )
+    summary: dict[str, Any] = json.loads(done.stderr.strip().splitlines()[-1])
+    summary["wall_s"] = done.wall_s
+    summary["process_cpu_s"] = done.cpu_s
+    summary["peak_rss_mib"] = done.peak_rss_bytes / 2**20
     return summary
 
 
-def report(summary: dict[str, object]) -> str:
+def split_time(summary: dict[str, Any]) -> dict[str, float]:
+    """Wall seconds of rating, of bookkeeping and of start-up (the rest of the wall)."""
+    timings = summary["timings_s"]
+    rating = sum(float(t) for step, t in timings.items() if step in RATING_STEPS)
+    bookkeeping = sum(float(t) for step, t in timings.items() if step not in RATING_STEPS)
+    wall = float(summary["wall_s"])
+    return {
+        "rating_s": rating,
+        "bookkeeping_s": bookkeeping,
+        "startup_s": wall - rating - bookkeeping,
+    }
+
+
+def json_report(
+    summaries: list[dict[str, Any]], calls: int, prior_days: int, prefixes: int, files: int
+) -> dict[str, Any]:
+    """The best run as JSON: one row for the night, the steps beside it."""
+    best = min(summaries, key=lambda s: float(s["wall_s"]))
+    wall = float(best["wall_s"])
+    parts = split_time(best)
+    counts = best["counts"]
+    row = {
+        "measurement": "cdr-rating run (one night)",
+        "calls": int(counts["read"]),
+        "wall_s": wall,
+        "cpu_s": float(best["process_cpu_s"]),
+        "peak_rss_mib": max(float(s["peak_rss_mib"]) for s in summaries),
+        "calls_per_s": int(counts["read"]) / wall,
+        **parts,
+        "bookkeeping_share": parts["bookkeeping_s"] / wall,
+        "runs": len(summaries),
+        "wall_s_of_runs": [float(s["wall_s"]) for s in summaries],
+    }
+    cpu = best["cpu_s"]
+    steps = [
+        {
+            "step": step,
+            "wall_s": float(seconds),
+            "cpu_s": float(cpu.get(step, 0.0)),
+            "rating": step in RATING_STEPS,
+        }
+        for step, seconds in best["timings_s"].items()
+    ]
+    return {
+        "benchmark": "nightly run",
+        "calls": calls,
+        "files": files,
+        "prior_days": prior_days,
+        "prefixes": prefixes,
+        "counts": counts,
+        "rows": [row],
+        "steps": steps,
+    }
+
+
+def report(summary: dict[str, Any]) -> str:
     """Wall and CPU time per step, and the shares of rating and bookkeeping."""
     timings, cpu = summary["timings_s"], summary["cpu_s"]
-    assert isinstance(timings, dict)
-    assert isinstance(cpu, dict)
-    wall = float(str(summary["wall_s"]))
+    wall = float(summary["wall_s"])
 
     def total(times: dict[str, float], rating: bool) -> float:
         return sum(float(t) for step, t in times.items() if (step in RATING_STEPS) == rating)
@@ -140,7 +197,9 @@ def report(summary: dict[str, object]) -> str:
         f"rating {rating:.2f} s ({rating / wall:.1%}); bookkeeping {bookkeeping:.2f} s "
         f"(**{bookkeeping / wall:.1%}** of wall, target < 20%); bookkeeping + start-up "
         f"{(bookkeeping + startup) / wall:.1%}; bookkeeping's share of the run's CPU time "
-        f"{bookkeeping_cpu / (rating_cpu + bookkeeping_cpu):.1%}",
+        f"{bookkeeping_cpu / (rating_cpu + bookkeeping_cpu):.1%}; the child's CPU "
+        f"{float(summary['process_cpu_s']):.2f} s, peak RSS "
+        f"{float(summary['peak_rss_mib']):,.0f} MiB",
     ]
     return "\n".join(lines)
 
@@ -152,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefixes", type=int, default=12_000, help="distinct sheet prefixes")
     parser.add_argument("--runs", type=int, default=3, help="timed runs; the best is shown")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/cdr-nightly"))
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write JSON here")
     args = parser.parse_args(argv)
 
     config = prepare(args.workdir, args.calls, args.prior_days, args.prefixes)
@@ -165,16 +225,19 @@ def main(argv: list[str] | None = None) -> int:
         # the whole journal), which a real night does not.
         os.sync()
         summaries.append(run(config))
-    summary = min(summaries, key=lambda s: float(str(s["wall_s"])))
-    walls = ", ".join(f"{float(str(s['wall_s'])):.2f}" for s in summaries)
+    summary = min(summaries, key=lambda s: float(s["wall_s"]))
+    walls = ", ".join(f"{float(s['wall_s']):.2f}" for s in summaries)
     counts = summary["counts"]
-    assert isinstance(counts, dict)
     print(
         f"{args.calls:,} calls in 24 files, {args.prior_days} nights stored before: "
         f"read {counts['read']:,}, rated {counts['rated']:,}, rejected {counts['rejected']:,}; "
         f"wall of the {args.runs} runs: {walls} s (the best is shown)"
     )
     print(report(summary))
+    if args.json:
+        files = len(list((args.workdir / "inbox").glob(f"cdrs-{NIGHT.isoformat()}T*.csv")))
+        found = json_report(summaries, args.calls, args.prior_days, args.prefixes, files)
+        args.json.write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -11,7 +11,11 @@ process so that its peak memory is its own:
 - ``rerate``: ``cdr-rating rerate --period 2026-10`` preview (re-rate every stored call
   and re-bill the period); the target is under 2x the rating time of ``ingest``.
 
-Rendering the invoices is measured by ``bench_render.py``.
+Wall time, CPU time (user + system) and peak RSS are those of the child process, from
+``wait4``: interpreter start-up and imports included, as a cron job pays them. The
+rating steps of ``ingest`` are timed inside it. Rendering the invoices is measured by
+``bench_render.py``. ``--json FILE`` also writes the measurements as JSON (what
+``harness.py`` reads).
 
 Example::
 
@@ -26,39 +30,44 @@ import os
 import platform
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import generate
+from bench_rate import run_child
 
 ACCOUNTS = 10_000
 ALLOWANCE = '\n[[allowances]]\nname = "national-60"\nseconds = 3600\nprefixes = ["49"]\n'
 
 
-def prepare(workdir: Path, calls: int) -> Path:
+def prepare(workdir: Path, calls: int, prefixes: int = 12_000) -> Path:
     """The workspace (sheet with an allowance, accounts, fees, config, the month's CDRs
-    in the inbox); reused when prepared before for the same size."""
+    in the inbox); reused when prepared before for the same size.
+
+    The CDRs are ``generate.py``'s dataset in ``workdir``'s parent (generated when
+    missing, reused by the other benchmarks), linked into the inbox.
+    """
     config, marker = workdir / "cdr-rating.toml", workdir / "prepared.json"
-    if marker.is_file() and json.loads(marker.read_text()) == {"calls": calls}:
+    parameters = {"calls": calls} | ({} if prefixes == 12_000 else {"prefixes": prefixes})
+    if marker.is_file() and json.loads(marker.read_text()) == parameters:
         return config
     if workdir.exists():
         shutil.rmtree(workdir)
-    dataset = generate.dataset_paths(workdir.parent, calls)
-    if not dataset.cdrs.is_file():
-        generate.generate(workdir.parent, calls)
+    dataset = generate.generate(workdir.parent, calls, prefixes=prefixes)
     (workdir / "sheets").mkdir(parents=True)
     (workdir / "inbox").mkdir()
     sheet_text = dataset.sheet.read_text(encoding="utf-8")
     rates = dataset.sheet.with_name(sheet_text.split('rates = "')[1].split('"')[0])
     shutil.copy(rates, workdir / "sheets" / rates.name)
     (workdir / "sheets" / "bench.toml").write_text(sheet_text + ALLOWANCE, encoding="utf-8")
-    (workdir / "inbox" / dataset.cdrs.name).symlink_to(dataset.cdrs)
+    for part in dataset.parts:
+        (workdir / "inbox" / part.name).symlink_to(part)
     accounts = [f"A{i:05d}" for i in range(ACCOUNTS)]
     pl.DataFrame({"account": accounts}).with_columns(
         name=pl.format("Customer {}", pl.col("account")),
@@ -88,24 +97,25 @@ def prepare(workdir: Path, calls: int) -> Path:
         '[input]\ntimezone = "Europe/Berlin"\n\n[billing]\ntimezone = "Europe/Berlin"\n',
         encoding="utf-8",
     )
-    marker.write_text(json.dumps({"calls": calls}))
+    marker.write_text(json.dumps(parameters))
     return config
 
 
 def child(step: str, config: Path) -> dict[str, float]:
-    """Run one step in a child process; its wall and CPU time and peak RSS."""
-    began = time.perf_counter()
-    done = subprocess.run(
+    """Run one step in a child process: what it reports, and its wall time, CPU time
+    (``cpu_s``; the step's own is ``step_cpu_s``) and peak RSS from ``wait4``."""
+    done = run_child(
         [sys.executable, __file__, "--step", step, "--config", str(config)],
-        capture_output=True,
-        text=True,
-        check=False,
         env={k: v for k, v in os.environ.items() if not k.startswith("CDR_RATING")},
+        capture_stdout=True,
     )
     if done.returncode != 0:
         raise SystemExit(f"step {step} failed:\n{done.stderr}")
     measured: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
-    measured["wall_s"] = time.perf_counter() - began
+    measured["step_cpu_s"] = measured.pop("cpu_s")
+    measured["wall_s"] = done.wall_s
+    measured["cpu_s"] = done.cpu_s
+    measured["peak_rss_mib"] = max(measured["peak_rss_mib"], done.peak_rss_bytes / 2**20)
     return measured
 
 
@@ -140,6 +150,7 @@ def step(name: str, config: Path) -> dict[str, float]:
     elif name == "rerate":
         with Ledger.open(data.ledger) as ledger:
             result = rerate_period(settings, ledger, "2026-10")
+        found["calls"] = result.rated.height + result.rejects.height
         found["accounts"] = len(result.accounts)
         found["calls_changed"] = result.changes.height
     found["cpu_s"] = time.process_time() - began_cpu
@@ -147,17 +158,42 @@ def step(name: str, config: Path) -> dict[str, float]:
     return found
 
 
+def json_report(results: dict[str, dict[str, float]], calls: int) -> dict[str, Any]:
+    """The three steps as JSON rows, with the re-rating ratios."""
+    rating = results["ingest"]["rating_s"]
+    rows = []
+    for name, measured in results.items():
+        rows.append(
+            {
+                "measurement": name,
+                **measured,
+                "calls": int(measured["calls"]),
+                "calls_per_s": measured["calls"] / measured["wall_s"],
+            }
+        )
+    return {
+        "benchmark": "period",
+        "calls": calls,
+        "accounts": ACCOUNTS,
+        "rows": rows,
+        "rerate_over_ingest": results["rerate"]["wall_s"] / results["ingest"]["wall_s"],
+        "rerate_over_rating": results["rerate"]["wall_s"] / rating,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--prefixes", type=int, default=12_000, help="distinct sheet prefixes")
     parser.add_argument("--out", type=Path, default=Path("/tmp/cdr-bench"))
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write JSON here")
     parser.add_argument("--step", choices=("ingest", "bill", "rerate"), help=argparse.SUPPRESS)
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.step:
         print(json.dumps(step(args.step, args.config)))
         return 0
-    config = prepare(args.out / f"period-{args.calls}", args.calls)
+    config = prepare(args.out / f"period-{args.calls}", args.calls, args.prefixes)
     results = {name: child(name, config) for name in ("ingest", "bill", "rerate")}
     rating = results["ingest"]["rating_s"]
     lines = [
@@ -181,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{measured['peak_rss_mib']:.0f} | {notes[name]} |"
         )
     print("\n".join(lines))
+    if args.json:
+        found = json_report(results, args.calls)
+        args.json.write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -4,14 +4,19 @@ For each size it times, best of ``--runs`` interleaved runs, each in its own chi
 process:
 
 * ``floor (eager)``: Polars reads the input Parquet and writes an output Parquet with
-  the engine's output schema and as many rows as the input;
+  the engine's output schema and as many rows as the input (up to 10M calls only: above
+  that it would hold the whole input in memory);
 * ``floor (streaming)``: the same as a ``scan_parquet`` -> ``sink_parquet`` pipeline;
-* ``engine``: ``cdr-rating rate INPUT --sheet SHEET --out OUT``.
+* ``engine``: ``cdr-rating rate INPUT... --sheet SHEET --out OUT``.
 
-The floor is the faster of the two floor variants; the target is engine <= 2x floor.
+A dataset of several Parquet parts (``generate.py`` splits above 10M calls) is read
+whole: the floor reads every part and writes one output, the engine gets every part.
+The floor is the faster of the floor variants; the target is engine <= 2x floor.
 Peak RSS is the child's ``ru_maxrss`` and CPU its user + system time, both as reported
-by ``wait4``. The markdown table is
-printed and appended to ``benchmarks/RESULTS.md`` with a description of the machine.
+by ``wait4``; ``--rss-limit-mib`` stops a child whose memory passes the limit (it is
+reported, not measured). The markdown table is printed and appended to
+``benchmarks/HISTORY.md`` with a description of the machine; ``--json FILE`` also
+writes the measurements as JSON (what ``harness.py`` reads).
 
 Example::
 
@@ -21,24 +26,31 @@ Example::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import generate
 
 BENCH_DIR = Path(__file__).resolve().parent
-RESULTS_MD = BENCH_DIR / "RESULTS.md"
+HISTORY_MD = BENCH_DIR / "HISTORY.md"
 DEFAULT_WORKDIR = Path("/tmp/cdr-bench")
 SCHEMA_SAMPLE_CALLS = 2_000
 RESULTS_HEADER = (
@@ -46,6 +58,9 @@ RESULTS_HEADER = (
     "Appended by `bench_rate.py`, newest last; README.md says what each column means.\n\n"
 )
 FLOOR_MODES = ("eager", "streaming")
+# Above this many calls the eager floor is not run: it holds the whole input in memory.
+EAGER_FLOOR_MAX_CALLS = 10_000_000
+WATCH_INTERVAL_S = 0.1
 
 # Output columns of the engine that are computed from an input column of another name.
 DERIVED_FROM = {
@@ -61,7 +76,11 @@ DERIVED_FROM = {
 
 @dataclass
 class Measurement:
-    """Wall times and peak memory of repeated runs of one command."""
+    """Wall times and peak memory of repeated runs of one command.
+
+    ``stopped`` is set when a run passed the RSS limit and was killed: its times are
+    then those of an unfinished run, and no further run of the command is made.
+    """
 
     name: str
     calls: int
@@ -70,6 +89,7 @@ class Measurement:
     cpu_s: list[float] = field(default_factory=list)
     peak_rss_bytes: int = 0
     last_stderr: str = ""
+    stopped: bool = False
 
     @property
     def best_s(self) -> float:
@@ -83,33 +103,122 @@ class Measurement:
     def calls_per_s(self) -> float:
         return self.calls / self.best_s
 
+    def as_row(self, floor_s: float | None) -> dict[str, Any]:
+        """The JSON row of this measurement (``harness.py`` reads these)."""
+        return {
+            "measurement": self.name,
+            "calls": self.calls,
+            "wall_s": self.best_s,
+            "cpu_s": self.best_cpu_s,
+            "peak_rss_mib": self.peak_rss_bytes / 2**20,
+            "calls_per_s": self.calls_per_s,
+            "runs": len(self.wall_s),
+            "wall_s_of_runs": self.wall_s,
+            "vs_floor": None if floor_s is None or self.stopped else self.best_s / floor_s,
+            "stopped_over_rss_limit": self.stopped,
+        }
+
 
 @dataclass(frozen=True)
 class ChildRun:
-    """One finished child process."""
+    """One finished child process.
+
+    ``stopped`` means it was killed because its RSS passed the limit it was run with.
+    """
 
     wall_s: float
     cpu_s: float
     peak_rss_bytes: int
     returncode: int
     stderr: str
+    stdout: str = ""
+    stopped: bool = False
 
 
 class BenchmarkError(RuntimeError):
     """A measured command failed."""
 
 
-def run_child(command: list[str]) -> ChildRun:
+def current_rss_bytes(pid: int) -> int:
+    """Resident memory of a live process (``VmRSS``), 0 when it cannot be read."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class RssWatchdog:
+    """Kills a child whose resident memory passes ``limit_bytes``, checking every 0.1 s.
+
+    Protects a shared machine from a run that does not fit (the kernel's OOM killer
+    might pick another process). The child is only signalled while it is unreaped:
+    the caller waits with ``WNOWAIT`` first and calls :meth:`stop` before reaping.
+    """
+
+    def __init__(self, pid: int, limit_bytes: int) -> None:
+        self.pid = pid
+        self.limit_bytes = limit_bytes
+        self.fired = False
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._done.wait(WATCH_INTERVAL_S):
+            if current_rss_bytes(self.pid) > self.limit_bytes:
+                with self._lock:
+                    if not self._done.is_set():
+                        os.kill(self.pid, signal.SIGKILL)
+                        self.fired = True
+                return
+
+    def stop(self) -> bool:
+        """Stop watching; whether the child was killed."""
+        with self._lock:
+            self._done.set()
+        self._thread.join()
+        return self.fired
+
+
+def run_child(
+    command: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    capture_stdout: bool = False,
+    rss_limit_bytes: int | None = None,
+) -> ChildRun:
     """Run ``command``, timing it and reading its own peak RSS and CPU from ``wait4``.
 
-    stderr goes to a temporary file rather than a pipe, so a chatty child cannot block.
+    Peak RSS and CPU cover the child and every descendant it waited for. stdout (with
+    ``capture_stdout``, else discarded) and stderr go to temporary files rather than
+    pipes, so a chatty child cannot block. With ``rss_limit_bytes`` the child is killed
+    when its resident memory passes the limit, and the result says so.
     """
-    with tempfile.TemporaryFile() as stderr:
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         began = time.perf_counter()
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        process = subprocess.Popen(
+            command,
+            stdout=stdout if capture_stdout else subprocess.DEVNULL,
+            stderr=stderr,
+            env=env,
+        )
+        watchdog = RssWatchdog(process.pid, rss_limit_bytes) if rss_limit_bytes else None
+        if watchdog is not None:
+            # Wait without reaping, so the watchdog never signals a recycled pid.
+            os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+            wall_s = time.perf_counter() - began
+            stopped = watchdog.stop()
         _, status, usage = os.wait4(process.pid, 0)
-        wall_s = time.perf_counter() - began
+        if watchdog is None:
+            wall_s = time.perf_counter() - began
+            stopped = False
         process.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
         stderr.seek(0)
         return ChildRun(
             wall_s=wall_s,
@@ -117,20 +226,25 @@ def run_child(command: list[str]) -> ChildRun:
             peak_rss_bytes=usage.ru_maxrss * 1024,
             returncode=process.returncode,
             stderr=stderr.read().decode(errors="replace"),
+            stdout=stdout.read().decode(errors="replace"),
+            stopped=stopped,
         )
 
 
-def measure(measurements: list[Measurement], runs: int) -> None:
+def measure(measurements: list[Measurement], runs: int, rss_limit_bytes: int | None = None) -> None:
     """Run every command ``runs`` times, interleaved, recording into ``measurements``.
 
     Interleaving (A B C A B C ...) exposes every command to the same background load,
-    which keeps the ratios meaningful on a shared machine. Raises
+    which keeps the ratios meaningful on a shared machine. A command stopped for passing
+    ``rss_limit_bytes`` is recorded as stopped and not run again. Raises
     :class:`BenchmarkError` when a run fails.
     """
     for _ in range(runs):
         for measurement in measurements:
-            child = run_child(measurement.command)
-            if child.returncode != 0:
+            if measurement.stopped:
+                continue
+            child = run_child(measurement.command, rss_limit_bytes=rss_limit_bytes)
+            if child.returncode != 0 and not child.stopped:
                 raise BenchmarkError(
                     f"{measurement.name} exited with {child.returncode}: "
                     f"{shlex.join(measurement.command)}\n{child.stderr.strip()[-3000:]}"
@@ -139,6 +253,7 @@ def measure(measurements: list[Measurement], runs: int) -> None:
             measurement.cpu_s.append(child.cpu_s)
             measurement.peak_rss_bytes = max(measurement.peak_rss_bytes, child.peak_rss_bytes)
             measurement.last_stderr = child.stderr
+            measurement.stopped = child.stopped
 
 
 # ---------------------------------------------------------------------------------------
@@ -159,7 +274,7 @@ def floor_frame(
     calls = calls.with_row_index("__line", offset=1)
     expressions = []
     for name, dtype in schema.items():
-        if name == "file" and dtype == pl.String:
+        if name == "file" and (dtype == pl.String or isinstance(dtype, pl.Categorical)):
             source = pl.lit(input_name)
         elif name == "line" and dtype.is_integer():
             source = pl.col("__line")
@@ -199,32 +314,49 @@ def _cast_like(source: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     return source.cast(dtype, strict=False)
 
 
-def floor_copy(input_path: Path, output_path: Path, schema_source: Path, mode: str) -> None:
-    """Read ``input_path``, write ``output_path`` with the schema of ``schema_source``."""
+def floor_copy(inputs: Sequence[Path], output_path: Path, schema_source: Path, mode: str) -> None:
+    """Read every file of ``inputs``, write one ``output_path`` with the schema of
+    ``schema_source`` (``file`` and ``line`` per input file, as the engine writes them).
+    """
     schema = pl.Schema(pl.read_parquet_schema(schema_source))
     if mode == "eager":
-        calls = pl.read_parquet(input_path)
-        frame = floor_frame(calls.lazy(), calls.schema, schema, str(input_path))
-        frame.collect().write_parquet(output_path)
+        frames = [pl.read_parquet(path) for path in inputs]
+        lazy = [
+            floor_frame(calls.lazy(), calls.schema, schema, path.name)
+            for calls, path in zip(frames, inputs, strict=True)
+        ]
+        pl.concat(lazy).collect().write_parquet(output_path)
     elif mode == "streaming":
-        calls_lazy = pl.scan_parquet(input_path)
-        frame = floor_frame(calls_lazy, calls_lazy.collect_schema(), schema, str(input_path))
-        frame.sink_parquet(output_path)
+        scans = [pl.scan_parquet(path) for path in inputs]
+        lazy = [
+            floor_frame(scan, scan.collect_schema(), schema, path.name)
+            for scan, path in zip(scans, inputs, strict=True)
+        ]
+        pl.concat(lazy).sink_parquet(output_path)
     else:
         raise ValueError(f"unknown floor mode {mode!r}; use one of {FLOOR_MODES}")
 
 
-def floor_command(input_path: Path, output_path: Path, schema_source: Path, mode: str) -> list[str]:
+def floor_command(
+    inputs: Sequence[Path], output_path: Path, schema_source: Path, mode: str
+) -> list[str]:
     """The child command that runs :func:`floor_copy`."""
     return [
         sys.executable,
         str(Path(__file__).resolve()),
         "--floor-child",
         mode,
-        str(input_path),
         str(output_path),
         str(schema_source),
+        *map(str, inputs),
     ]
+
+
+def floor_modes(calls: int) -> tuple[str, ...]:
+    """The floors measured at ``calls``: no eager one above ``EAGER_FLOOR_MAX_CALLS``."""
+    if calls > EAGER_FLOOR_MAX_CALLS:
+        return tuple(mode for mode in FLOOR_MODES if mode != "eager")
+    return FLOOR_MODES
 
 
 # ---------------------------------------------------------------------------------------
@@ -241,8 +373,10 @@ def find_engine() -> list[str]:
     return [found]
 
 
-def engine_command(engine: list[str], input_path: Path, sheet: Path, output: Path) -> list[str]:
-    return [*engine, "rate", str(input_path), "--sheet", str(sheet), "--out", str(output)]
+def engine_command(
+    engine: list[str], inputs: Sequence[Path], sheet: Path, output: Path
+) -> list[str]:
+    return [*engine, "rate", *map(str, inputs), "--sheet", str(sheet), "--out", str(output)]
 
 
 def engine_schema_sample(engine: list[str], cdrs: Path, sheet: Path, work: Path) -> Path:
@@ -250,7 +384,7 @@ def engine_schema_sample(engine: list[str], cdrs: Path, sheet: Path, work: Path)
     sample_in = work / "schema-sample-in.parquet"
     sample_out = work / "schema-sample-out.parquet"
     pl.scan_parquet(cdrs).head(SCHEMA_SAMPLE_CALLS).sink_parquet(sample_in)
-    child = run_child(engine_command(engine, sample_in, sheet, sample_out))
+    child = run_child(engine_command(engine, [sample_in], sheet, sample_out))
     if child.returncode != 0 or not sample_out.exists():
         raise BenchmarkError(
             f"the engine failed on a {SCHEMA_SAMPLE_CALLS}-call sample (exit "
@@ -259,8 +393,9 @@ def engine_schema_sample(engine: list[str], cdrs: Path, sheet: Path, work: Path)
     return sample_out
 
 
-def parquet_rows(path: Path) -> int:
-    return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+def parquet_rows(paths: Path | Sequence[Path]) -> int:
+    sources = [paths] if isinstance(paths, Path) else list(paths)
+    return int(pl.scan_parquet(sources).select(pl.len()).collect().item())
 
 
 # ---------------------------------------------------------------------------------------
@@ -282,7 +417,8 @@ class SizeResult:
 
     @property
     def floor(self) -> Measurement:
-        return min(self.floors, key=lambda measurement: measurement.best_s)
+        finished = [measurement for measurement in self.floors if not measurement.stopped]
+        return min(finished or self.floors, key=lambda measurement: measurement.best_s)
 
     @property
     def ratio(self) -> float:
@@ -290,21 +426,28 @@ class SizeResult:
 
 
 def ensure_dataset(
-    workdir: Path, calls: int, *, prefixes: int, seed: int, accounts: int, band_mode: str
+    workdir: Path,
+    calls: int,
+    *,
+    prefixes: int,
+    seed: int,
+    accounts: int,
+    band_mode: str,
+    part_calls: int = generate.PART_CALLS,
 ) -> generate.Dataset:
-    """The generated sheet and CDRs of this size, generating whichever is missing."""
-    paths = generate.dataset_paths(
-        workdir, calls, prefixes=prefixes, seed=seed, accounts=accounts, band_mode=band_mode
-    )
-    if paths.sheet.exists() and paths.cdrs.exists():
+    """The generated sheet and CDR parts of this size, generating whichever is missing."""
+    options: dict[str, Any] = {
+        "prefixes": prefixes,
+        "seed": seed,
+        "accounts": accounts,
+        "band_mode": band_mode,
+        "part_calls": part_calls,
+    }
+    paths = generate.dataset_paths(workdir, calls, **options)
+    if paths.sheet.exists() and all(part.exists() for part in paths.parts):
         return paths
-    sheet = generate.build_sheet(prefixes, seed, band_mode=band_mode)
-    if not paths.sheet.exists():
-        generate.write_sheet(sheet, paths.sheet)
-    if not paths.cdrs.exists():
-        print(f"generating {calls:,} calls into {workdir}", file=sys.stderr)
-        generate.write_cdrs(generate.build_cdrs(calls, sheet, seed, accounts), paths.cdrs)
-    return paths
+    print(f"generating {calls:,} calls into {workdir}", file=sys.stderr)
+    return generate.generate(workdir, calls, **options)
 
 
 def bench_size(
@@ -313,32 +456,33 @@ def bench_size(
     runs: int,
     work: Path,
     keep_outputs: bool = False,
+    rss_limit_bytes: int | None = None,
 ) -> SizeResult:
-    """Measure both floors and the engine on one dataset."""
+    """Measure the floors and the engine on one dataset (all of its parts)."""
     load_before = os.getloadavg()[0]
-    calls = parquet_rows(dataset.cdrs)
-    schema_source = engine_schema_sample(engine, dataset.cdrs, dataset.sheet, work)
-    floor_outputs = [work / f"floor-{mode}-{calls}.parquet" for mode in FLOOR_MODES]
+    inputs = dataset.parts
+    calls = parquet_rows(inputs)
+    schema_source = engine_schema_sample(engine, inputs[0], dataset.sheet, work)
+    modes = floor_modes(calls)
+    floor_outputs = [work / f"floor-{mode}-{calls}.parquet" for mode in modes]
     floors = [
-        Measurement(
-            f"floor ({mode})", calls, floor_command(dataset.cdrs, output, schema_source, mode)
-        )
-        for mode, output in zip(FLOOR_MODES, floor_outputs, strict=True)
+        Measurement(f"floor ({mode})", calls, floor_command(inputs, output, schema_source, mode))
+        for mode, output in zip(modes, floor_outputs, strict=True)
     ]
     engine_out = work / f"engine-{calls}.parquet"
     engine_run = Measurement(
-        "engine", calls, engine_command(engine, dataset.cdrs, dataset.sheet, engine_out)
+        "engine", calls, engine_command(engine, inputs, dataset.sheet, engine_out)
     )
     startup = Measurement("engine start-up", calls, [*engine, "--help"])
-    measure([*floors, engine_run, startup], runs)
+    measure([*floors, engine_run, startup], runs, rss_limit_bytes)
 
     for floor, output in zip(floors, floor_outputs, strict=True):
-        if parquet_rows(output) != calls:
+        if not floor.stopped and parquet_rows(output) != calls:
             raise BenchmarkError(f"{floor.name} wrote {parquet_rows(output)} rows, not {calls}")
-    rated_rows = parquet_rows(engine_out)
+    rated_rows = 0 if engine_run.stopped else parquet_rows(engine_out)
     if not keep_outputs:
         for output in [*floor_outputs, engine_out]:
-            output.unlink()
+            output.unlink(missing_ok=True)
     return SizeResult(
         dataset,
         calls,
@@ -388,29 +532,55 @@ def markdown_table(results: list[SizeResult], runs: int) -> str:
     ]
     for result in results:
         for measurement in [*result.floors, result.engine]:
-            ratio = measurement.best_s / result.floor.best_s
+            ratio = (
+                "stopped"
+                if measurement.stopped
+                else f"{measurement.best_s / result.floor.best_s:.2f}x"
+            )
             lines.append(
                 f"| {result.calls:,} | {measurement.name} | {measurement.best_s:.2f} | "
                 f"{measurement.calls_per_s:,.0f} | {measurement.best_cpu_s:.2f} | "
-                f"{measurement.peak_rss_bytes / 2**20:,.0f} | "
-                f"{ratio:.2f}x |"
+                f"{measurement.peak_rss_bytes / 2**20:,.0f} | {ratio} |"
             )
     return "\n".join(lines)
 
 
-def results_section(results: list[SizeResult], runs: int, engine: list[str]) -> str:
-    """The markdown appended to RESULTS.md: machine, table and per-size notes."""
-    notes = [
-        f"- {result.calls:,} calls (`{result.dataset.cdrs.name}`, sheet "
-        f"`{result.dataset.sheet.name}`): engine wrote {result.rated_rows:,} rated rows "
+def _inputs_label(dataset: generate.Dataset) -> str:
+    parts = dataset.parts
+    if len(parts) == 1:
+        return f"`{parts[0].name}`"
+    return f"{len(parts)} parts, `{parts[0].name}` to `{parts[-1].name}`"
+
+
+def _size_note(result: SizeResult, rss_limit_bytes: int | None) -> str:
+    inputs = f"{_inputs_label(result.dataset)}, sheet `{result.dataset.sheet.name}`"
+    if result.engine.stopped:
+        limit = (rss_limit_bytes or 0) / 2**20
+        return (
+            f"- {result.calls:,} calls ({inputs}): the engine was **stopped** when its "
+            f"memory passed the limit of {limit:,.0f} MiB, after {result.engine.best_s:.0f} s; "
+            f"engine / floor not measured"
+        )
+    eager = "" if "eager" in floor_modes(result.calls) else " (no eager floor above 10M calls)"
+    return (
+        f"- {result.calls:,} calls ({inputs}): engine wrote {result.rated_rows:,} rated rows "
         f"({result.calls - result.rated_rows:,} not in the output); "
         f"engine / floor = **{result.ratio:.2f}x** wall (target <= 2x), "
-        f"{result.engine.best_cpu_s / result.floor.best_cpu_s:.2f}x CPU; "
+        f"{result.engine.best_cpu_s / result.floor.best_cpu_s:.2f}x CPU{eager}; "
         f"engine said `{_first_line(result.engine.last_stderr)}`; "
         f"engine start-up (`--help`) {result.startup.best_s:.2f} s; load average "
         f"{result.load_average[0]:.1f} before, {result.load_average[1]:.1f} after"
-        for result in results
-    ]
+    )
+
+
+def results_section(
+    results: list[SizeResult],
+    runs: int,
+    engine: list[str],
+    rss_limit_bytes: int | None = None,
+) -> str:
+    """The markdown appended to HISTORY.md: machine, table and per-size notes."""
+    notes = [_size_note(result, rss_limit_bytes) for result in results]
     sizes = ", ".join(f"{result.calls:,}" for result in results)
     return "\n".join(
         [
@@ -428,12 +598,55 @@ def results_section(results: list[SizeResult], runs: int, engine: list[str]) -> 
     )
 
 
+def json_report(
+    results: list[SizeResult],
+    runs: int,
+    engine: list[str],
+    rss_limit_bytes: int | None = None,
+) -> dict[str, Any]:
+    """The measurements as JSON: one row per measurement and size, one entry per size."""
+    rows = []
+    sizes = []
+    for result in results:
+        floor_s = result.floor.best_s
+        rows += [measurement.as_row(floor_s) for measurement in [*result.floors, result.engine]]
+        finished = not result.engine.stopped
+        sizes.append(
+            {
+                "calls": result.calls,
+                "inputs": [str(path) for path in result.dataset.parts],
+                "sheet": str(result.dataset.sheet),
+                "floor": result.floor.name,
+                "floor_s": floor_s,
+                "engine_s": result.engine.best_s,
+                "engine_over_floor": result.ratio if finished else None,
+                "engine_cpu_over_floor_cpu": (
+                    result.engine.best_cpu_s / result.floor.best_cpu_s if finished else None
+                ),
+                "engine_stopped_over_rss_limit": result.engine.stopped,
+                "rated_rows": result.rated_rows,
+                "engine_said": _first_line(result.engine.last_stderr),
+                "startup_s": result.startup.best_s,
+                "load_average": list(result.load_average),
+            }
+        )
+    return {
+        "benchmark": "rating",
+        "runs": runs,
+        "engine": shlex.join([Path(engine[0]).name, *engine[1:]]),
+        "rss_limit_mib": None if rss_limit_bytes is None else rss_limit_bytes / 2**20,
+        "machine": machine_description(),
+        "rows": rows,
+        "sizes": sizes,
+    }
+
+
 def _first_line(text: str) -> str:
     lines = text.strip().splitlines()
     return lines[0].strip() if lines else ""
 
 
-def append_results(section: str, path: Path = RESULTS_MD) -> None:
+def append_results(section: str, path: Path = HISTORY_MD) -> None:
     """Append ``section`` to ``path``, creating it with a title when it does not exist."""
     header = "" if path.exists() else RESULTS_HEADER
     with path.open("a", encoding="utf-8") as results:
@@ -449,8 +662,10 @@ def run_benchmark(
     seed: int = 1,
     accounts: int = 10_000,
     band_mode: str = "start",
+    part_calls: int = generate.PART_CALLS,
     engine: list[str] | None = None,
     keep_outputs: bool = False,
+    rss_limit_bytes: int | None = None,
 ) -> list[SizeResult]:
     """Generate (when missing) and measure every size."""
     engine = engine or find_engine()
@@ -459,10 +674,16 @@ def run_benchmark(
     results = []
     for calls in sizes:
         dataset = ensure_dataset(
-            workdir, calls, prefixes=prefixes, seed=seed, accounts=accounts, band_mode=band_mode
+            workdir,
+            calls,
+            prefixes=prefixes,
+            seed=seed,
+            accounts=accounts,
+            band_mode=band_mode,
+            part_calls=part_calls,
         )
         print(f"measuring {calls:,} calls, {runs} runs each", file=sys.stderr)
-        results.append(bench_size(dataset, engine, runs, work, keep_outputs))
+        results.append(bench_size(dataset, engine, runs, work, keep_outputs, rss_limit_bytes))
     return results
 
 
@@ -476,20 +697,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--band-mode", choices=("start", "split"), default="start")
     parser.add_argument(
+        "--part-calls",
+        type=int,
+        default=generate.PART_CALLS,
+        help="calls per Parquet part of the generated input (generate.py --part-calls)",
+    )
+    parser.add_argument(
         "--engine", help="engine command instead of the installed cdr-rating (shell words)"
     )
-    parser.add_argument("--results", type=Path, default=RESULTS_MD, help="markdown to append to")
+    parser.add_argument("--results", type=Path, default=HISTORY_MD, help="markdown to append to")
     parser.add_argument("--no-results", action="store_true", help="print only")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write JSON here")
+    parser.add_argument(
+        "--rss-limit-mib",
+        type=float,
+        metavar="MIB",
+        help="stop a child whose resident memory passes this (reported as stopped)",
+    )
     parser.add_argument("--keep-outputs", action="store_true")
-    parser.add_argument("--floor-child", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.floor_child:
-        mode, input_path, output_path, schema_source = args.floor_child
-        floor_copy(Path(input_path), Path(output_path), Path(schema_source), mode)
+        mode, output_path, schema_source, *inputs = args.floor_child
+        floor_copy([Path(path) for path in inputs], Path(output_path), Path(schema_source), mode)
         return 0
 
     engine = shlex.split(args.engine) if args.engine else find_engine()
+    rss_limit = None if args.rss_limit_mib is None else int(args.rss_limit_mib * 2**20)
     try:
         results = run_benchmark(
             args.calls,
@@ -499,14 +734,19 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             accounts=args.accounts,
             band_mode=args.band_mode,
+            part_calls=args.part_calls,
             engine=engine,
             keep_outputs=args.keep_outputs,
+            rss_limit_bytes=rss_limit,
         )
     except BenchmarkError as error:
         print(f"benchmark failed: {error}", file=sys.stderr)
         return 1
-    section = results_section(results, args.runs, engine)
+    section = results_section(results, args.runs, engine, rss_limit)
     print(section)
+    if args.json:
+        report = json_report(results, args.runs, engine, rss_limit)
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if not args.no_results:
         append_results(section, args.results)
     return 0

@@ -13,6 +13,7 @@ Targets (ARCHITECTURE.md section 11): an itemised invoice with 5,000 calls in un
   fewer than 10,000 invoices the time for 10,000 is extrapolated, and labelled so.
 
 Peak RSS: this process, and the largest worker (``ru_maxrss`` of reaped children).
+``--json FILE`` also writes the measurements as JSON (what ``harness.py`` reads).
 
 Example::
 
@@ -22,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
@@ -194,6 +196,26 @@ class ItemisedResult:
     pdf_s: float
     total_s: float
     pages: str
+    cpu_s: float = 0.0  # CPU of the ``total`` render
+    peak_rss_mib: float = 0.0  # this process, after the itemised invoice
+
+    def as_row(self) -> dict[str, Any]:
+        """The JSON row (``harness.py`` reads these)."""
+        return {
+            "measurement": "itemised invoice",
+            "invoices": 1,
+            "calls": self.calls,
+            "wall_s": self.total_s,
+            "cpu_s": self.cpu_s,
+            "peak_rss_mib": self.peak_rss_mib,
+            "invoices_per_s": 1 / self.total_s,
+            "calls_per_s": self.calls / self.total_s,
+            "startup_s": self.startup_s,
+            "html_s": self.html_s,
+            "pdf_s": self.pdf_s,
+            "pages": self.pages,
+            "target_s": TARGET_ITEMISED_S,
+        }
 
 
 def bench_itemised(calls: int) -> ItemisedResult:
@@ -202,8 +224,12 @@ def bench_itemised(calls: int) -> ItemisedResult:
     document = make_document(1, calls)
     html_s, html = timed(lambda: render_template(document, TEMPLATES, embed_stylesheet=False))
     pdf_s, pdf = timed(pdf_from_html, html, TEMPLATES)
+    cpu_before = time.process_time()
     total_s, _ = timed(render_pdf, document, TEMPLATES)
-    return ItemisedResult(calls, startup_s, html_s, pdf_s, total_s, page_count(pdf))
+    cpu_s = time.process_time() - cpu_before
+    return ItemisedResult(
+        calls, startup_s, html_s, pdf_s, total_s, page_count(pdf), cpu_s, peak_rss_mib()[0]
+    )
 
 
 @dataclass
@@ -226,6 +252,27 @@ class SummaryResult:
     def idle_target_s(self) -> float:
         """The time for 10,000 if the workers had their cores to themselves."""
         return self.cpu_s / self.workers * TARGET_SUMMARY / self.invoices
+
+    def as_row(self) -> dict[str, Any]:
+        """The JSON row (``harness.py`` reads these); peak RSS is the largest worker's."""
+        parent, worker = peak_rss_mib()
+        return {
+            "measurement": "summary invoices",
+            "invoices": self.invoices,
+            "workers": self.workers,
+            "wall_s": self.wall_s,
+            "cpu_s": self.cpu_s,
+            "peak_rss_mib": worker if self.workers > 1 else parent,
+            "parent_peak_rss_mib": parent,
+            "invoices_per_s": self.per_second,
+            "cpu_ms_per_invoice": self.cpu_s / self.invoices * 1000,
+            "pdf_kib": self.bytes_written / self.invoices / 1024,
+            "for_target_s": self.target_s,
+            "for_target_from_cpu_s": self.idle_target_s,
+            "target_invoices": TARGET_SUMMARY,
+            "target_s": TARGET_SUMMARY_S,
+            "extrapolated": self.invoices < TARGET_SUMMARY,
+        }
 
 
 def bench_summary(invoices: int, workers: int) -> SummaryResult:
@@ -256,6 +303,20 @@ def peak_rss_mib() -> tuple[float, float]:
     return own, children
 
 
+def font_subsetting() -> str:
+    return "HarfBuzz" if harfbuzz_subset else "fontTools (libharfbuzz-subset0 missing)"
+
+
+def json_report(itemised: ItemisedResult | None, summary: SummaryResult | None) -> dict[str, Any]:
+    rows = [result.as_row() for result in (itemised, summary) if result is not None]
+    return {
+        "benchmark": "invoice rendering",
+        "weasyprint_version": weasyprint.__version__,
+        "font_subsetting": font_subsetting(),
+        "rows": rows,
+    }
+
+
 def machine_description() -> str:
     cpu_model = platform.processor() or "unknown CPU"
     cpuinfo = Path("/proc/cpuinfo")
@@ -264,7 +325,7 @@ def machine_description() -> str:
             if line.startswith("model name"):
                 cpu_model = line.split(":", 1)[1].strip()
                 break
-    subsetting = "HarfBuzz" if harfbuzz_subset else "fontTools (libharfbuzz-subset0 missing)"
+    subsetting = font_subsetting()
     return (
         f"{os.cpu_count()} cores ({cpu_model}), load {os.getloadavg()[0]:.2f}, "
         f"Python {platform.python_version()}, WeasyPrint {weasyprint.__version__}, "
@@ -311,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", type=int, default=TARGET_SUMMARY, metavar="N")
     parser.add_argument("--itemised", type=int, default=5_000, metavar="CALLS")
     parser.add_argument("--workers", type=int, default=None, metavar="W")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write JSON here")
     options = parser.parse_args(argv)
     workers = options.workers or os.cpu_count() or 1
     itemised = bench_itemised(options.itemised) if options.itemised > 0 else None
@@ -318,6 +380,9 @@ def main(argv: list[str] | None = None) -> int:
     print(machine_description())
     print()
     print(table(itemised, summary))
+    if options.json:
+        found = json_report(itemised, summary)
+        options.json.write_text(json.dumps(found, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

@@ -1,9 +1,10 @@
-"""The benchmark generator and harness still run (on a tiny input, in a few seconds)."""
+"""The benchmark generator and bench_rate.py still run (on a tiny input, in seconds)."""
 
 from __future__ import annotations
 
 import importlib
 import math
+import sys
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
@@ -65,7 +66,9 @@ def test_generated_cdrs_are_deterministic_and_shaped(
         "duration",
         "disposition",
     ]
-    assert first["call_id"].n_unique() == CALLS
+    # A repeated call_id is a re-delivered row: the whole row repeats.
+    assert first.height == CALLS
+    assert first["call_id"].n_unique() == first.unique().height < CALLS
     local = first["start"].dt.convert_time_zone(generate.SHEET_TIMEZONE)
     assert local.min() >= datetime(2026, 10, 1, tzinfo=local.min().tzinfo)
     assert local.dt.month().unique().to_list() == [10]
@@ -75,20 +78,22 @@ def test_generated_cdrs_are_deterministic_and_shaped(
     assert first["callee"].str.contains(r"^(\+|00)\d{6,15}$").all()
 
 
-def test_harness_measures_floor_and_engine(
+def test_bench_rate_measures_floor_and_engine_over_parts(
     benchmarks: tuple[ModuleType, ModuleType], tmp_path: Path
 ) -> None:
     _, bench_rate = benchmarks
 
     results = bench_rate.run_benchmark(
-        [CALLS], runs=1, workdir=tmp_path, prefixes=PREFIXES, seed=3, accounts=50
+        [CALLS], runs=1, workdir=tmp_path, prefixes=PREFIXES, seed=3, accounts=50, part_calls=700
     )
     section = bench_rate.results_section(results, 1, ["cdr-rating"])
     results_md = tmp_path / "RESULTS.md"
     bench_rate.append_results(section, results_md)
+    report = bench_rate.json_report(results, 1, ["cdr-rating"])
 
     (result,) = results
     assert result.calls == CALLS
+    assert len(result.dataset.parts) == 3  # the floor read them all, the engine got them all
     assert 0.9 * CALLS <= result.rated_rows <= CALLS
     for measurement in [*result.floors, result.engine]:
         assert 0 < measurement.best_s < 60
@@ -100,3 +105,33 @@ def test_harness_measures_floor_and_engine(
     assert text.startswith("# Benchmark results")
     assert "| 2,000 | engine |" in text
     assert "Polars" in text
+    assert "(3 parts, `cdrs-2000-a50-p200-s3-by700-part01.parquet` to `" in text
+    rows = {row["measurement"]: row for row in report["rows"]}
+    assert set(rows) == {"floor (eager)", "floor (streaming)", "engine"}
+    assert rows["engine"]["calls"] == CALLS
+    assert rows["engine"]["vs_floor"] == pytest.approx(result.ratio)
+    assert rows["engine"]["peak_rss_mib"] > 10
+    (size,) = report["sizes"]
+    assert size["rated_rows"] == result.rated_rows
+    assert len(size["inputs"]) == 3
+
+
+def test_above_10m_calls_there_is_no_eager_floor(
+    benchmarks: tuple[ModuleType, ModuleType],
+) -> None:
+    _, bench_rate = benchmarks
+    assert bench_rate.floor_modes(10_000_000) == ("eager", "streaming")
+    assert bench_rate.floor_modes(100_000_000) == ("streaming",)
+
+
+def test_a_child_over_its_memory_limit_is_stopped(
+    benchmarks: tuple[ModuleType, ModuleType],
+) -> None:
+    _, bench_rate = benchmarks
+    hog = "import time; held = b'x' * 400 * 2**20; time.sleep(5)"
+    child = bench_rate.run_child([sys.executable, "-c", hog], rss_limit_bytes=200 * 2**20)
+    assert child.stopped
+    assert child.wall_s < 4
+    calm = bench_rate.run_child([sys.executable, "-c", "pass"], rss_limit_bytes=200 * 2**20)
+    assert not calm.stopped
+    assert calm.returncode == 0
