@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -97,8 +98,8 @@ class RatingSummary:
 
 
 # Above this many rows ``rate_to_file`` rates its input a slice at a time, so that memory
-# stays bounded however large the input is: a slice of 5M calls peaks at about 2.5 GiB.
-SLICE_ROWS = 5_000_000
+# stays bounded however large the input is: a slice of 10M calls peaks at about 3.5 GiB.
+SLICE_ROWS = 10_000_000
 # Only a Parquet file can be cut without reading it; any other file is one piece, and
 # its size in bytes over this estimates its rows when small files are grouped.
 TEXT_BYTES_PER_ROW = 100
@@ -130,10 +131,13 @@ def rate_to_file(
     summaries: list[RatingSummary] = []
 
     def rate_into(rated_file: Path, rejects_file: Path | None) -> None:
-        rated_sink = _Appender(rated_file, csv=_is_csv(out))
+        rated_sink = _Appender(rated_file, csv=_is_csv(out), whole=len(slices) == 1)
         rejects_sink = _Appender(rejects_file, csv=rejects_out is not None and _is_csv(rejects_out))
-        with rated_sink, rejects_sink:
+        # A slice is written in a thread while the next one is rated: the Parquet writer
+        # uses one core, rating all of them. At most two slices are in memory.
+        with rated_sink, rejects_sink, ThreadPoolExecutor(max_workers=1) as writer:
             seen = pl.Series("call_id", [], pl.String)
+            writing: Future[RatingSummary] | None = None
             for pieces in slices:
                 calls = mark_duplicates(pl.concat([parse(raw) for raw in pieces]), seen)
                 if repeating is not None:
@@ -141,7 +145,12 @@ def rate_to_file(
                     seen.append(_first_copies(marked, repeating))
                     calls = marked.lazy()
                 outcome = _collect(_outcome(calls, plan))
-                summaries.append(_write_slice(outcome, plan, rated_sink, rejects_sink))
+                if writing is not None:
+                    summaries.append(writing.result())
+                writing = writer.submit(_write_slice, outcome, plan, rated_sink, rejects_sink)
+                del outcome
+            if writing is not None:
+                summaries.append(writing.result())
 
     def rated_then_rejects(rated_file: Path) -> None:
         if rejects_out is None:
@@ -220,10 +229,14 @@ def _write_slice(
 ) -> RatingSummary:
     rated = pl.col("_reason").is_null()
     shown = rated_columns(outcome)
-    # Rated rows go out a chunk at a time: a filtered copy of the whole slice would
-    # double its memory.
-    for chunk in outcome.iter_slices(WRITE_ROWS):
-        rated_sink.append(chunk.filter(rated).select(shown), lambda f: rated_for_csv(f, plan))
+    if rated_sink.whole:
+        rated_sink.write_whole(
+            outcome.lazy().filter(rated).select(shown), lambda f: rated_for_csv(f, plan)
+        )
+    else:
+        # A chunk at a time: a filtered copy of the whole slice would double its memory.
+        for chunk in outcome.iter_slices(WRITE_ROWS):
+            rated_sink.append(chunk.filter(rated).select(shown), lambda f: rated_for_csv(f, plan))
     rejects = outcome.filter(~rated).select(reject_columns(outcome))
     if rejects_sink.active:
         rejects_sink.append(_finish_rejects(rejects))
@@ -263,12 +276,16 @@ class _Appender:
     """Frames written one after another into one Parquet or CSV file (or nowhere).
 
     Parquet goes through one ``pyarrow.parquet.ParquetWriter`` (a row group or more
-    per frame; zstd like Polars' own writer); CSV gets its header once.
+    per frame; zstd like Polars' own writer); CSV gets its header once. A file that
+    gets one frame only (``whole``) takes it lazily, written by Polars' own sinks:
+    they compress on every core, where pyarrow's writer uses one (10M rated calls:
+    4.5 s instead of 7 s on 2 cores).
     """
 
-    def __init__(self, path: Path | None, *, csv: bool) -> None:
+    def __init__(self, path: Path | None, *, csv: bool, whole: bool = False) -> None:
         self.path = path
         self.csv = csv
+        self.whole = whole
         self.active = path is not None
         self._parquet: pq.ParquetWriter | None = None
         self._schema: pl.Schema | None = None
@@ -282,6 +299,17 @@ class _Appender:
             self._parquet.close()
         if self._csv is not None:
             self._csv.close()
+
+    def write_whole(
+        self, frame: pl.LazyFrame, for_csv: Callable[[pl.LazyFrame], pl.LazyFrame]
+    ) -> None:
+        """The file's only frame (``whole``)."""
+        if self.path is None:
+            return
+        if self.csv:
+            for_csv(frame).sink_csv(self.path)
+        else:
+            frame.sink_parquet(self.path)
 
     def append(
         self, frame: pl.DataFrame, for_csv: Callable[[pl.DataFrame], pl.DataFrame] | None = None
