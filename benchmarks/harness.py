@@ -95,7 +95,7 @@ MIB_PER_MILLION = {
 BASE_MIB = 300
 # Rating above EVERYTHING_UP_TO streams in bounded slices: it is given this much memory
 # at least, and stopped (reported, not measured) past 90% of what is available.
-STREAMING_RATING_MIB = 8_192
+STREAMING_RATING_MIB = 12_288
 RSS_LIMIT_SHARE = 0.9
 # Disk for generated inputs, outputs, stores and CSV copies, per call.
 DISK_BYTES_PER_CALL = {"rating": 80, "baselines": 60, "load": 350, "nightly": 300, "period": 80}
