@@ -190,10 +190,13 @@ def test_plan_fits_sizes_to_memory(harness: ModuleType, tmp_path: Path) -> None:
     assert jobs["render", None].arguments[-1] == "1000"
     assert plan.skipped == []
 
-    small = harness.make_plan(settings, available_mib=12_000, free_disk=10**12)
+    # Enough for the streamed 100M rating (12 GiB allowance), not for re-rating 10M.
+    small = harness.make_plan(settings, available_mib=14_000, free_disk=10**12)
     reasons = {(item.workload, item.size): item.reason for item in small.skipped}
     assert set(reasons) == {("period", 10**7)}
     assert reasons["period", 10**7].startswith("needs about 18.")
+    tighter = harness.make_plan(settings, available_mib=12_000, free_disk=10**12)
+    assert ("rating", 10**8) in {(item.workload, item.size) for item in tighter.skipped}
 
 
 def test_report_survives_failed_and_odd_benchmarks(harness: ModuleType, tmp_path: Path) -> None:
