@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -158,9 +158,7 @@ def rate_to_file(
         else:
             write_atomically(rejects_out, lambda rejects_file: rate_into(rated_file, rejects_file))
 
-    _check_suffix(out)
-    if rejects_out is not None:
-        _check_suffix(rejects_out)
+    check_output_suffix(out, rejects_out)
     write_atomically(out, rated_then_rejects)
     summary = _combined(summaries)
     if not summary.reconciles():
@@ -211,10 +209,7 @@ def _repeated_call_ids(slices: list[list[pl.LazyFrame]], parse: Parser) -> pl.Se
     hashes = pl.concat(
         [parse(raw).select(_hash=pl.col("call_id").hash()) for pieces in slices for raw in pieces]
     )
-    try:
-        ordered = hashes.collect(engine="streaming").get_column("_hash").sort()
-    except pl.exceptions.ComputeError as exc:
-        raise CdrRatingError(f"reading the input failed: {str(exc).splitlines()[0]}") from exc
+    ordered = _collect(hashes, engine="streaming").get_column("_hash").sort()
     return ordered.filter(ordered == ordered.shift(1)).unique()
 
 
@@ -238,7 +233,7 @@ def _write_slice(
         for chunk in outcome.iter_slices(WRITE_ROWS):
             rated_sink.append(chunk.filter(rated).select(shown), lambda f: rated_for_csv(f, plan))
     rejects = outcome.filter(~rated).select(reject_columns(outcome))
-    if rejects_sink.active:
+    if rejects_sink.path is not None:
         rejects_sink.append(_finish_rejects(rejects))
     totals = (
         outcome.lazy()
@@ -286,7 +281,6 @@ class _Appender:
         self.path = path
         self.csv = csv
         self.whole = whole
-        self.active = path is not None
         self._parquet: pq.ParquetWriter | None = None
         self._schema: pl.Schema | None = None
         self._csv: IO[bytes] | None = None
@@ -337,14 +331,20 @@ def _is_csv(path: Path) -> bool:
     return path.suffix.lower() == ".csv"
 
 
-def _check_suffix(path: Path) -> None:
-    if path.suffix.lower() not in (".parquet", ".csv"):
-        raise UsageError(f"{path}: output must end in .parquet or .csv")
+def check_output_suffix(*paths: Path | None) -> None:
+    """Outputs are Parquet or CSV, told by their extension.
+
+    Raises:
+        UsageError: an output ends in anything else.
+    """
+    for path in paths:
+        if path is not None and path.suffix.lower() not in (".parquet", ".csv"):
+            raise UsageError(f"{path}: output must end in .parquet or .csv")
 
 
-def _collect(outcome: pl.LazyFrame) -> pl.DataFrame:
+def _collect(outcome: pl.LazyFrame, engine: Literal["auto", "streaming"] = "auto") -> pl.DataFrame:
     try:
-        return outcome.collect()
+        return outcome.collect(engine=engine)
     except pl.exceptions.ComputeError as exc:
         raise CdrRatingError(f"reading the input failed: {str(exc).splitlines()[0]}") from exc
 

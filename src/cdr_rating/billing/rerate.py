@@ -804,7 +804,9 @@ def stored_call(ledger: Ledger, data: DataDir, period: str, call_id: str) -> pl.
     (``_origin`` says which)."""
     found = []
     for partition in ledger.partition_files(periods=[period]):
-        rows = pl.read_parquet(data.root / partition.path).filter(pl.col("call_id") == call_id)
+        # Filtered in the scan: a month's partition can hold millions of calls.
+        path = data.root / partition.path
+        rows = pl.scan_parquet(path).filter(pl.col("call_id") == call_id).collect()
         if rows.height:
             found.append(
                 rows.with_columns(_from=pl.lit(partition.path), _origin=pl.lit(partition.kind))

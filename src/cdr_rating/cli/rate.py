@@ -35,7 +35,7 @@ from cdr_rating.errors import ExitCode, UsageError
 from cdr_rating.explain import explain_call, explain_stored
 from cdr_rating.ledger import Ledger
 from cdr_rating.money import format_amount
-from cdr_rating.pipeline import RatingSummary, rate_files, rate_to_file
+from cdr_rating.pipeline import RatingSummary, check_output_suffix, rate_files, rate_to_file
 from cdr_rating.rating import RatingPlan
 from cdr_rating.store import DataDir
 
@@ -63,9 +63,7 @@ def rate_command(
     ] = False,
 ) -> None:
     """Price every call in INPUT files; write rated calls and rejects."""
-    for target in (out, rejects):
-        if target is not None and target.suffix.lower() not in (".parquet", ".csv"):
-            raise UsageError(f"{target}: output must end in .parquet or .csv")
+    check_output_suffix(out, rejects)  # before the sheets are loaded
     options = input_options(
         input_tz, international_prefix, trunk_prefix, country_code, strip_prefix
     )
