@@ -942,26 +942,26 @@ def workload_section(results: Results, workload: str) -> list[str]:
     return lines
 
 
-def baseline_rows(job: Job) -> list[str]:
-    engine = job.row("engine")
+def relative_rows(job: Job, reference: str, reference_note: str, of: str) -> list[str]:
+    """Rows with each measurement's time as a multiple of the ``reference`` one's."""
+    base = job.row(reference)
     lines = []
     for row in job.rows():
-        note = "the time the baselines are divided by"
-        if engine and row["measurement"] != "engine":
-            note = f"{ratio(float(row['wall_s']) / float(engine['wall_s']))} the engine's time"
+        note = reference_note
+        if base and row["measurement"] != reference:
+            note = f"{ratio(float(row['wall_s']) / float(base['wall_s']))} {of}"
         lines.append(table_row(row, note))
     return lines
+
+
+def baseline_rows(job: Job) -> list[str]:
+    return relative_rows(
+        job, "engine", "the time the baselines are divided by", "the engine's time"
+    )
 
 
 def load_rows(job: Job) -> list[str]:
-    floor = job.row("polars read_csv")
-    lines = []
-    for row in job.rows():
-        note = "the floor"
-        if floor and row["measurement"] != "polars read_csv":
-            note = f"{ratio(float(row['wall_s']) / float(floor['wall_s']))} read_csv's time"
-        lines.append(table_row(row, note))
-    return lines
+    return relative_rows(job, "polars read_csv", "the floor", "read_csv's time")
 
 
 def nightly_rows(job: Job) -> list[str]:
