@@ -564,6 +564,12 @@ def num(value: float, decimals: int = 2) -> str:
     return f"{value:,.{decimals}f}"
 
 
+def seconds_cell(value: float) -> str:
+    """A time in seconds for a table: 2 decimals, or 2 significant digits below 0.1 s
+    (a smoke run's 4 ms read shows as 0.004, not 0.00)."""
+    return num(value) if value >= 0.1 else f"{value:.2g}"
+
+
 def ratio(value: float) -> str:
     """``1.87x`` below 10, ``31x`` from there: the precision a ratio deserves."""
     return f"{value:,.2f}x" if value < 10 else f"{value:,.0f}x"
@@ -869,9 +875,10 @@ ROW_HEADER = [
 def table_row(row: dict[str, Any], note: str = "", count_key: str = "calls") -> str:
     rate_key = "invoices_per_s" if count_key == "invoices" else "calls_per_s"
     rate = float(row[rate_key])
+    wall, cpu = seconds_cell(float(row["wall_s"])), seconds_cell(float(row["cpu_s"]))
     return (
-        f"| {int(row[count_key]):,} | {row['measurement']} | {num(float(row['wall_s']))} | "
-        f"{num(float(row['cpu_s']))} | {rate:,.0f} | {float(row['peak_rss_mib']):,.0f} | "
+        f"| {int(row[count_key]):,} | {row['measurement']} | {wall} | "
+        f"{cpu} | {rate:,.0f} | {float(row['peak_rss_mib']):,.0f} | "
         f"{note} |"
     )
 
