@@ -121,11 +121,13 @@ def child(step: str, config: Path) -> dict[str, float]:
 
 def step(name: str, config: Path) -> dict[str, float]:
     """Inside the child: do ``name`` and return what it measured."""
-    from cdr_rating.batch import RunRequest, run_batch
-    from cdr_rating.billing.close import billing_setup, stored_calls
     from cdr_rating.billing.period import bill_period
-    from cdr_rating.billing.rerate import rerate_period
     from cdr_rating.config import load_settings
+    from cdr_rating.jobs.close import accounts_by_bucket, billed_calls
+    from cdr_rating.jobs.month import StoredMonth
+    from cdr_rating.jobs.nightly import RunRequest, run_batch
+    from cdr_rating.jobs.rerate import rerate_period
+    from cdr_rating.jobs.setup import billing_setup
     from cdr_rating.ledger import Ledger
     from cdr_rating.store import DataDir
 
@@ -140,17 +142,22 @@ def step(name: str, config: Path) -> dict[str, float]:
         found["calls"] = report.read
         found["rating_s"] = sum(report.timings.get(s, 0.0) for s in ("plan", "rate", "rejects"))
     elif name == "bill":
+        # What close computes before rendering: every account's bill, a slice at a time.
         with Ledger.open(data.ledger) as ledger:
-            setup = billing_setup(settings, "2026-10")
-            calls = stored_calls(ledger, data, "2026-10")
-            bills = bill_period(calls, setup.rules, setup.plan)
-        found["calls"] = calls.height
-        found["bills"] = len(bills.bills)
-        found["covered_calls"] = bills.calls.filter(pl.col("allowance_s") > 0).height
+            month = StoredMonth.of(ledger, data, "2026-10")
+        setup = billing_setup(settings, "2026-10")
+        everyone = setup.rules.accounts.get_column("account").unique().sort().to_list()
+        found.update(calls=0, bills=0, covered_calls=0, slices=month.slices())
+        for bucket, accounts in accounts_by_bucket(everyone, month.slices()).items():
+            calls = billed_calls(month, bucket, month.slices())
+            bills = bill_period(calls, setup.rules, setup.plan, only=accounts)
+            found["calls"] += calls.height
+            found["bills"] += len(bills.bills)
+            found["covered_calls"] += bills.calls.filter(pl.col("allowance_s") > 0).height
     elif name == "rerate":
         with Ledger.open(data.ledger) as ledger:
             result = rerate_period(settings, ledger, "2026-10")
-        found["calls"] = result.rated.height + result.rejects.height
+        found["calls"] = result.calls
         found["accounts"] = len(result.accounts)
         found["calls_changed"] = result.changes.height
     found["cpu_s"] = time.process_time() - began_cpu

@@ -18,8 +18,8 @@ from typing import Any
 
 import polars as pl
 
-from cdr_rating.batch import RunReport, RunRequest, run_batch
 from cdr_rating.config import Settings, load_settings
+from cdr_rating.jobs.nightly import RunReport, RunRequest, run_batch
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "sample_cdrs" / "2026-10-01.csv"

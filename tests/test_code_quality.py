@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
         ["ruff", "check", "src", "tests", "benchmarks", "rate_sheets"],
         ["ruff", "format", "--check", "src", "tests", "benchmarks", "rate_sheets"],
         ["mypy"],
+        ["lint-imports"],
     ],
-    ids=["ruff-check", "ruff-format", "mypy-strict"],
+    ids=["ruff-check", "ruff-format", "mypy-strict", "import-layers"],
 )
 def test_tool_is_clean(command: list[str]) -> None:
     executable = shutil.which(command[0], path=str(Path(sys.executable).parent))

@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
-from cdr_rating.billing.close import preview
-from cdr_rating.billing.invoices import bill_lines, find_invoice, invoice_lines, list_invoices
+from cdr_rating.billing.documents import bill_lines
+from cdr_rating.jobs.close import preview
 from cdr_rating.ledger import Ledger
+from cdr_rating.ledger.invoices import find_invoice, invoice_lines, list_invoices
 from nightly import ROOT, SAMPLE, cli_env, run_here, settings_for, start_cli
 
 PERIOD = "2026-10"

@@ -11,8 +11,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from cdr_rating.billing.rerate import RerateResult, apply_rerate, rerate_period
+from cdr_rating.billing.rerate import RerateResult
+from cdr_rating.jobs.close import CALL_COLUMNS
+from cdr_rating.jobs.month import StoredMonth
+from cdr_rating.jobs.rerate import rerate_and_apply, rerate_period
+from cdr_rating.jobs.setup import billing_setup
 from cdr_rating.ledger import Ledger
+from cdr_rating.store import DataDir
 from nightly import ROOT, run_here, settings_for
 from test_invoices import PERIOD, invoice_state, make_billing_workspace
 
@@ -49,8 +54,8 @@ def preview(config: Path, data_dir: Path, **options: object) -> RerateResult:
 def apply(config: Path, data_dir: Path, reason: str, **options: object) -> list[str]:
     settings = settings_for(config, data_dir)
     with Ledger.open(data_dir / "ledger.sqlite") as ledger:
-        result = rerate_period(settings, ledger, PERIOD, **options)  # type: ignore[arg-type]
-        return apply_rerate(settings, ledger, result, reason).notes
+        _, applied = rerate_and_apply(settings, ledger, PERIOD, reason, **options)  # type: ignore[arg-type]
+        return applied.notes
 
 
 def test_unchanged_sheets_change_nothing(closed: tuple[Path, Path]) -> None:
@@ -334,9 +339,13 @@ def test_rerating_gives_the_allowance_to_the_first_call_whatever_order_it_came(
     result = preview(config, data_dir)
     assert result.changes.is_empty()
     assert result.accounts[0].difference == 0
-    assert result.after_setup is not None
-    setup = result.after_setup
-    billed = bill_period(result.billing_calls, setup.rules, setup.plan).calls
+    # No call changed, so the period bills the stored calls as re-rated.
+    settings = settings_for(config, data_dir)
+    setup = billing_setup(settings, PERIOD)
+    with Ledger.open(data_dir / "ledger.sqlite") as ledger:
+        month = StoredMonth.of(ledger, DataDir(data_dir), PERIOD)
+    calls = month.rated_calls().select(CALL_COLUMNS).collect()
+    billed = bill_period(calls, setup.rules, setup.plan).calls
     assert dict(billed.select("call_id", pl.col("billed").cast(pl.String)).rows()) == {
         "later": "1.200000000",
         "earlier": "0.600000000",

@@ -190,7 +190,7 @@ def test_bad_requests_and_inputs_have_their_exit_codes(config: Path) -> None:
     assert caught.value.exit_code == ExitCode.INPUT
     assert "zz-unknown.csv" in str(caught.value)
     with Ledger.open(config.parent / "var" / "ledger.sqlite") as ledger:
-        (row,) = ledger.connection.execute("SELECT status, exit_status, error FROM runs")
+        (row,) = ledger._connection.execute("SELECT status, exit_status, error FROM runs")
         assert ledger.ingested_files() == {}
     assert row[:2] == ("failed", 3)
 

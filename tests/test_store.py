@@ -10,13 +10,13 @@ import polars as pl
 import pytest
 
 from cdr_rating.errors import ExitCode, LockHeldError
+from cdr_rating.periods import period_of
 from cdr_rating.store import (
     INDEX_SCHEME,
     DataDir,
     RunLock,
     call_hash,
     call_index_hits,
-    period_of,
     remove_orphans,
     write_atomically,
     write_call_index,

@@ -33,6 +33,7 @@ from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from cdr_rating.cdrs import FORMATS, NumberRules
+from cdr_rating.cdrs.numbers import PAIR_RULE, digits_problem, strip_prefix_problem
 from cdr_rating.errors import ConfigError
 
 CONFIG_FILE = "cdr-rating.toml"
@@ -103,17 +104,25 @@ class InputSettings(Section):
     @field_validator("international_prefix", "trunk_prefix", "country_code")
     @classmethod
     def _digits(cls, value: str | None) -> str | None:
-        if value and not value.isdigit():
-            raise ValueError("must be digits (e.g. 00)")
+        problem = digits_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("strip_prefixes")
     @classmethod
-    def _all_digits(cls, value: list[str]) -> list[str]:
-        bad = [prefix for prefix in value if not prefix.isdigit()]
-        if bad:
-            raise ValueError(f"{bad[0]!r} must be digits")
+    def _strip_prefixes(cls, value: list[str]) -> list[str]:
+        for prefix in value:
+            problem = strip_prefix_problem(prefix)
+            if problem:
+                raise ValueError(f"{prefix!r} {problem}")
         return value
+
+    @model_validator(mode="after")
+    def _trunk_with_country(self) -> InputSettings:
+        if (self.trunk_prefix is None) != (self.country_code is None):
+            raise ValueError(f"trunk_prefix and country_code {PAIR_RULE}")
+        return self
 
     def number_rules(self) -> NumberRules:
         """How dialled and caller numbers are normalised with these settings."""
@@ -123,12 +132,6 @@ class InputSettings(Section):
             country_code=self.country_code,
             strip_prefixes=tuple(self.strip_prefixes),
         )
-
-    @model_validator(mode="after")
-    def _trunk_with_country(self) -> InputSettings:
-        if (self.trunk_prefix is None) != (self.country_code is None):
-            raise ValueError("trunk_prefix and country_code go together; set both or neither")
-        return self
 
 
 class IssuerSettings(Section):

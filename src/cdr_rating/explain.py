@@ -17,7 +17,6 @@ import polars as pl
 
 from cdr_rating.errors import UsageError
 from cdr_rating.money import NANO, RoundingMethod
-from cdr_rating.pipeline import RatingResult
 from cdr_rating.rating import RatingPlan
 from cdr_rating.sheets import RateSheet
 
@@ -49,12 +48,14 @@ class _Rate:
         )
 
 
-def explain_call(call_id: str, result: RatingResult, plan: RatingPlan) -> str:
-    """The explanation of ``call_id`` (rated or rejected) as text."""
-    rated = result.rated.filter(pl.col("call_id") == call_id)
+def explain_call(
+    call_id: str, rated_calls: pl.DataFrame, rejects: pl.DataFrame, plan: RatingPlan
+) -> str:
+    """The explanation of ``call_id`` (rated or rejected: ``rate_files``' two frames)."""
+    rated = rated_calls.filter(pl.col("call_id") == call_id)
     if rated.height:
         return _explain_rated(rated.row(0, named=True), plan)
-    rejected = result.rejects.filter(pl.col("call_id") == call_id)
+    rejected = rejects.filter(pl.col("call_id") == call_id)
     if rejected.height:
         row = rejected.row(0, named=True)
         return "\n".join(
@@ -74,9 +75,11 @@ def explain_stored(
     again: tuple[pl.DataFrame, pl.DataFrame],
     plan: RatingPlan,
     sheets: str,
+    billed: pl.DataFrame | None = None,
 ) -> str:
-    """A stored call: how it was priced then (the stored row) and how ``plan`` prices it
-    now (``again``, from ``billing.rerate.price_again``), and the difference."""
+    """A stored call: how it was priced then (the stored row), what the invoice bills for
+    it (``billed``: the call as billed, with its allowance), how ``plan`` prices it now
+    (``again``, from ``jobs.rerate.price_again``), and the difference."""
     row = stored.row(0, named=True)
     lines = [f"Call {call_id}, stored in {row['_from']}."]
     if row["_origin"] == "rated":
@@ -86,6 +89,7 @@ def explain_stored(
             f"{row['band']}, billable {row['billable_s']} s, charge {_plain(row['charge'])} "
             f"{row['currency']}",
         ]
+        lines += _billed_lines(billed, row["currency"])
     else:
         lines += ["Then: not rated", f"  reason: {row['reason']}: {row['message']}"]
     rated, failed = again
@@ -98,6 +102,21 @@ def explain_stored(
     else:
         lines.append(f"  not rated: {failed.row(0, named=True)['message']}")
     return "\n".join(lines)
+
+
+def _billed_lines(billed: pl.DataFrame | None, currency: str) -> list[str]:
+    """What the period's invoice bills for the call: its charge less the allowance."""
+    if billed is None or billed.is_empty():
+        return []
+    call = billed.row(0, named=True)
+    if not call["allowance_s"]:
+        return [f"  the invoice bills it in full: {_plain(call['billed'])} {currency}"]
+    value = call["charge"] - call["billed"]
+    return [
+        f"  allowance {call['allowance']} covers {call['allowance_s']} of its "
+        f"{call['billable_s']} billable seconds, worth {_plain(value)} {currency}",
+        f"  the invoice bills {_plain(call['billed'])} {currency} for it",
+    ]
 
 
 def _explain_rated(call: dict[str, Any], plan: RatingPlan) -> str:

@@ -22,10 +22,8 @@ import polars as pl
 
 from cdr_rating.errors import UsageError
 from cdr_rating.rating import RatingPlan
-from cdr_rating.rating.engine import COVERED, rate_outcome
+from cdr_rating.rating.engine import COVERED, rate_outcome, stored_as_input
 from cdr_rating.sheets import RateSheet
-
-MILLIS = 1000
 
 
 class StaleChargeError(UsageError):
@@ -110,13 +108,7 @@ def price_after_allowances(calls: pl.DataFrame, plan: RatingPlan) -> pl.DataFram
     touched = calls.filter(pl.col("allowance_s") > 0)
     if touched.is_empty():
         return calls.with_columns(billed=pl.col("charge"))
-    engine_input = touched.select(
-        "call_id",
-        "account",
-        "number",
-        "start",
-        duration_ms=(pl.col("duration_s") * MILLIS).cast(pl.Int64),
-    )
+    engine_input = stored_as_input(touched)
     both = pl.concat(
         [
             engine_input.with_columns(pl.lit(0, pl.Int64).alias(COVERED)),

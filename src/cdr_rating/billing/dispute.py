@@ -12,11 +12,10 @@ from decimal import Decimal
 import polars as pl
 
 from cdr_rating.billing.document import DisputeDocument, DisputeRow, Party
-from cdr_rating.billing.period import period_bounds
 from cdr_rating.billing.rerate import RerateResult
-from cdr_rating.config import Settings
 from cdr_rating.errors import UsageError
 from cdr_rating.money import format_amount
+from cdr_rating.periods import period_bounds
 
 CSV_COLUMNS = (
     "call_id",
@@ -62,7 +61,12 @@ def dispute_frame(result: RerateResult, account: str, timezone: str, decimals: i
 
 
 def dispute_document(
-    result: RerateResult, account: str, settings: Settings, *, today: dt.date | None = None
+    result: RerateResult,
+    account: str,
+    issuer: Party,
+    timezone: str,
+    *,
+    today: dt.date | None = None,
 ) -> tuple[DisputeDocument, pl.DataFrame]:
     """The report of ``account`` and its CSV rows."""
     change = next((c for c in result.accounts if c.account == account), None)
@@ -70,11 +74,9 @@ def dispute_document(
         raise UsageError(f"account {account} has nothing billed or re-rated in {result.period}")
     bill = change.after or change.before
     decimals = bill.decimals if bill is not None else 4
-    timezone = settings.billing.timezone
     frame = dispute_frame(result, account, timezone, decimals)
     start, _ = period_bounds(result.period, timezone)
     customer = bill.customer if bill is not None else None
-    issuer = settings.billing.issuer
     differences = result.changes.filter(pl.col("account") == account).get_column("difference")
     calls_difference = sum((Decimal(v) for v in differences.drop_nulls().to_list()), Decimal(0))
     document = DisputeDocument(
@@ -82,7 +84,7 @@ def dispute_document(
         period=result.period,
         period_label=f"{start:%B %Y}",
         currency=change.currency,
-        issuer=Party(issuer.name, issuer.address, issuer.email, issuer.vat_id),
+        issuer=issuer,
         customer=Party(
             name=customer.name if customer else account,
             address=customer.address if customer else "",

@@ -23,9 +23,9 @@ from cdr_rating.billing.document import (
     Party,
     TaxRow,
 )
-from cdr_rating.billing.period import Bill, BillLine, minutes, period_bounds
-from cdr_rating.config import IssuerSettings
+from cdr_rating.billing.period import Bill, BillLine, minutes
 from cdr_rating.money import format_amount
+from cdr_rating.periods import period_bounds
 
 SHOWN_DIGITS = 3  # a masked caller keeps its last three digits
 SECTIONS = {"usage": "usage", "allowance": "allowances", "fee": "fees", "commitment": "adjustments"}
@@ -41,7 +41,7 @@ def percent(rate: Decimal | None) -> str:
 
 def build_document(
     bill: Bill,
-    issuer: IssuerSettings,
+    issuer: Party,
     timezone: str,
     *,
     status: str = "draft",
@@ -85,9 +85,7 @@ def build_document(
         issued_on="" if issued_on is None else f"{issued_on:%Y-%m-%d}",
         due_on="" if due_on is None else f"{due_on:%Y-%m-%d}",
         currency=bill.currency,
-        issuer=Party(
-            name=issuer.name, address=issuer.address, email=issuer.email, vat_id=issuer.vat_id
-        ),
+        issuer=issuer,
         customer=Party(
             name=bill.customer.name,
             address=bill.customer.address,
@@ -190,3 +188,20 @@ def document_from_json(text: str, calls: list[CallRow] | None = None) -> Invoice
     data["customer"] = Party(**data["customer"])
     data["calls"] = None if data["calls"] is None else (calls or [])
     return InvoiceDocument(**data)
+
+
+def bill_lines(bill: Bill) -> list[dict[str, Any]]:
+    """The lines of a bill as JSON objects, formatted exactly as the ledger keeps them."""
+    return [
+        {
+            "kind": line.kind,
+            "description": line.description,
+            "detail": line.detail,
+            "calls": line.calls,
+            "quantity": line.quantity,
+            "unit": line.unit,
+            "amount": format_amount(line.amount, bill.decimals),
+            "tax_rate": None if line.tax_rate is None else str(line.tax_rate),
+        }
+        for line in bill.lines
+    ]

@@ -24,12 +24,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
 from cdr_rating.billing.allowances import price_after_allowances, take_allowances
-from cdr_rating.errors import UsageError
+from cdr_rating.periods import period_bounds
 from cdr_rating.rating import RatingPlan
 from cdr_rating.sheets import RateSheet
 
@@ -123,16 +122,6 @@ class PeriodBill:
 
     def bill_of(self, account: str) -> Bill | None:
         return self._by_account.get(account)
-
-
-def period_bounds(period: str, timezone: str) -> tuple[dt.datetime, dt.datetime]:
-    """The first instant of ``period`` (``YYYY-MM``) and of the next, in ``timezone``."""
-    try:
-        first = dt.datetime.strptime(period + "-01", "%Y-%m-%d").replace(tzinfo=ZoneInfo(timezone))
-    except ValueError as exc:
-        raise UsageError(f"period {period!r} is not YYYY-MM (e.g. 2026-10)") from exc
-    year, month = (first.year + 1, 1) if first.month == 12 else (first.year, first.month + 1)
-    return first, first.replace(year=year, month=month)
 
 
 def bill_period(
@@ -387,18 +376,29 @@ def _commitment(version: dict[str, object], usage: Decimal) -> list[BillLine]:
     ]
 
 
+def tax_bases(lines: Sequence[BillLine]) -> dict[Decimal, Decimal]:
+    """The taxable base of each tax rate: the sum of the lines taxed at it."""
+    bases: dict[Decimal, Decimal] = {}
+    for line in lines:
+        if line.tax_rate is not None:
+            bases[line.tax_rate] = bases.get(line.tax_rate, Decimal(0)) + line.amount
+    return bases
+
+
+def tax_amount(base: Decimal, rate: Decimal, decimals: int) -> Decimal:
+    """The tax at ``rate`` on ``base``: rounded half-up to the currency's decimals, once
+    per invoice and rate."""
+    return (base * rate).quantize(Decimal(1).scaleb(-decimals), ROUND_HALF_UP)
+
+
 def _bill(rules: BillingRules, version: dict[str, object], lines: tuple[BillLine, ...]) -> Bill:
     currency = str(version["currency"])
     money_places = rules.decimals_of(currency)
     places = Decimal(1).scaleb(-money_places)
     subtotal = sum((line.amount for line in lines), Decimal(0))
-    bases: dict[Decimal, Decimal] = {}
-    for line in lines:
-        if line.tax_rate is not None:
-            bases[line.tax_rate] = bases.get(line.tax_rate, Decimal(0)) + line.amount
     taxes = tuple(
-        TaxLine(rate, base, (base * rate).quantize(places, ROUND_HALF_UP))
-        for rate, base in sorted(bases.items(), reverse=True)
+        TaxLine(rate, base, tax_amount(base, rate, money_places))
+        for rate, base in sorted(tax_bases(lines).items(), reverse=True)
     )
     tax = sum((line.amount for line in taxes), Decimal(0))
     total = (subtotal + tax).quantize(places, ROUND_HALF_UP)

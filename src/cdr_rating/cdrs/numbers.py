@@ -12,6 +12,53 @@ MAX_NUMBER_DIGITS = 32
 _NOISE = ["(0)", " ", "\t", "-", ".", "(", ")", "/"]
 
 
+DIGITS_RULE = "must be digits (e.g. 00)"
+STRIP_PREFIX_RULE = "must be non-empty, without spaces or punctuation"
+PAIR_RULE = "go together; set both or neither"
+
+
+def digits_problem(value: str | None) -> str | None:
+    """An international prefix, trunk prefix or country code: digits (or unset)."""
+    return DIGITS_RULE if value and not value.isdigit() else None
+
+
+def strip_prefix_problem(prefix: str) -> str | None:
+    """A strip prefix is non-empty and has no spaces or punctuation: numbers lose both
+    before prefixes are stripped, so such a prefix could never match. Other characters
+    are allowed (``tech#``)."""
+    if not prefix or not prefix.isprintable() or any(c in prefix for c in " -.()/"):
+        return STRIP_PREFIX_RULE
+    return None
+
+
+def number_rule_problem(
+    international_prefix: str | None,
+    trunk_prefix: str | None,
+    country_code: str | None,
+    strip_prefixes: tuple[str, ...] | list[str],
+    names: dict[str, str],
+) -> str | None:
+    """What is wrong with these number rules (``None``: nothing), naming each setting as
+    ``names`` says (``international_prefix``, ``trunk_prefix``, ``country_code``,
+    ``strip_prefix``: a command's options, say). The configuration checks the same
+    rules key by key (``cdr_rating.config``)."""
+    if (trunk_prefix is None) != (country_code is None):
+        return f"{names['trunk_prefix']} and {names['country_code']} {PAIR_RULE}"
+    for key, value in (
+        ("international_prefix", international_prefix),
+        ("trunk_prefix", trunk_prefix),
+        ("country_code", country_code),
+    ):
+        problem = digits_problem(value)
+        if problem:
+            return f"{names[key]} {value!r} {problem}"
+    for prefix in strip_prefixes:
+        problem = strip_prefix_problem(prefix)
+        if problem:
+            return f"{names['strip_prefix']} {prefix!r} {problem}"
+    return None
+
+
 @dataclass(frozen=True)
 class NumberRules:
     """How dialled numbers become the digits that are matched against prefixes.

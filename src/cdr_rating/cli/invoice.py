@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from enum import StrEnum
@@ -11,22 +10,14 @@ from typing import Annotated, Any
 
 import typer
 
-from cdr_rating.billing.close import preview, render_missing
 from cdr_rating.billing.document import InvoiceDocument
-from cdr_rating.billing.invoices import (
-    bill_lines,
-    find_invoice,
-    invoice_lines,
-    list_invoices,
-    void_invoice,
-)
-from cdr_rating.billing.period import period_bounds
+from cdr_rating.billing.documents import bill_lines
 from cdr_rating.cli.console import data_console, error_console
 from cdr_rating.config import Settings, load_settings
 from cdr_rating.errors import UsageError
-from cdr_rating.ledger import Ledger
-from cdr_rating.render.terminal import invoice_table, invoices_table
-from cdr_rating.store import DataDir, RunLock
+from cdr_rating.jobs import invoices as jobs
+from cdr_rating.jobs.close import preview
+from cdr_rating.periods import period_bounds
 
 invoice_app = typer.Typer(help="Preview, list, show and void invoices.", no_args_is_help=True)
 
@@ -97,14 +88,12 @@ def list_command(
 ) -> None:
     """Invoices and credit and debit notes in the ledger."""
     settings = load_settings(config)
-    with _ledger(settings) as ledger:
-        rows = [
-            record.summary()
-            for record in list_invoices(ledger, period=period, account=account, status=status)
-        ]
+    rows = jobs.invoices(settings, period=period, account=account, status=status)
     if output is ListFormat.JSON:
         _print_json(rows)
     elif rows:
+        from cdr_rating.render.terminal import invoices_table  # noqa: PLC0415
+
         data_console.print(invoices_table(rows))
     else:
         error_console.print("no invoices", markup=False)
@@ -121,12 +110,10 @@ def show_command(
 ) -> None:
     """One invoice or note as it was issued."""
     settings = load_settings(config)
-    with _ledger(settings) as ledger:
-        record = find_invoice(ledger, number)
-        summary = {**record.summary(), "lines": invoice_lines(ledger, record.invoice_id)}
-    data = DataDir(settings.paths.data_dir)
-    if output is DocumentFormat.PDF and record.pdf and (data.root / record.pdf).is_file():
-        _write_bytes((data.root / record.pdf).read_bytes(), out)
+    record, summary = jobs.invoice(settings, number)
+    pdf = jobs.stored_pdf(settings, record)
+    if output is DocumentFormat.PDF and pdf is not None:
+        _write_bytes(pdf.read_bytes(), out)
         return
     _emit(settings, record.to_document(), summary, output, out)
 
@@ -140,22 +127,8 @@ def void_command(
     """Void a final invoice or note; its number stays used. Close the period again to
     issue a new invoice in its place."""
     settings = load_settings(config)
-    data = DataDir(settings.paths.data_dir)
-    with RunLock(data.root), Ledger.open(data.ledger) as ledger:
-        record = void_invoice(
-            ledger, number, reason, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        )
-        render_missing(settings, ledger, numbers=[number], workers=1)
+    record = jobs.void(settings, number, reason)
     error_console.print(f"{record.number} is void: {reason}", markup=False, highlight=False)
-
-
-def _ledger(settings: Settings) -> Ledger:
-    data = DataDir(settings.paths.data_dir)
-    if not data.ledger.is_file():
-        raise UsageError(
-            f"{data.ledger}: no ledger yet; run cdr-rating run first (key 'paths.data_dir')"
-        )
-    return Ledger.snapshot(data.ledger)
 
 
 def _emit(
@@ -181,6 +154,8 @@ def _emit(
     elif out is not None:
         raise UsageError("--out needs --format json, html or pdf")
     else:
+        from cdr_rating.render.terminal import invoice_table  # noqa: PLC0415
+
         data_console.print(invoice_table(document))
 
 

@@ -8,10 +8,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from cdr_rating.accounts import load_accounts, load_sheets
 from cdr_rating.cdrs import FORMATS, InputOptions, NumberRules
 from cdr_rating.cdrs.mapped import ColumnMap
+from cdr_rating.cdrs.numbers import number_rule_problem
 from cdr_rating.errors import UsageError
+from cdr_rating.jobs.setup import plan_from_files
 from cdr_rating.rating import RatingPlan
 from cdr_rating.sheets import load_sheet
 
@@ -92,8 +93,7 @@ def build_plan(
         return RatingPlan.from_sheets([load_sheet(sheet)])
     if sheets is None or accounts is None:
         raise UsageError("pass --sheet SHEET.toml, or --sheets DIR together with --accounts FILE")
-    loaded = load_sheets(sheets)
-    return RatingPlan.from_sheets(loaded, accounts=load_accounts(accounts, loaded, numbers))
+    return plan_from_files(sheets, accounts, numbers).plan
 
 
 def input_options(
@@ -110,22 +110,20 @@ def input_options(
         raise UsageError(
             f"--input-tz {input_tz!r} is not an IANA timezone (e.g. Europe/Berlin)"
         ) from exc
-    if (trunk_prefix is None) != (country_code is None):
-        raise UsageError("--trunk-prefix and --country-code go together")
-    for name, value in (
-        ("--international-prefix", international_prefix),
-        ("--trunk-prefix", trunk_prefix),
-        ("--country-code", country_code),
-    ):
-        if value is not None and value != "" and not value.isdigit():
-            raise UsageError(f"{name} {value!r} must be digits")
-    for prefix in strip_prefixes or []:
-        # Numbers lose their spaces and punctuation before prefixes are stripped, so a
-        # prefix with either could never match.
-        if not prefix or not prefix.isprintable() or any(c in prefix for c in " -.()/"):
-            raise UsageError(
-                f"--strip-prefix {prefix!r} must be non-empty, without spaces or punctuation"
-            )
+    problem = number_rule_problem(
+        international_prefix,
+        trunk_prefix,
+        country_code,
+        strip_prefixes or [],
+        names={
+            "international_prefix": "--international-prefix",
+            "trunk_prefix": "--trunk-prefix",
+            "country_code": "--country-code",
+            "strip_prefix": "--strip-prefix",
+        },
+    )
+    if problem:
+        raise UsageError(problem)
     return InputOptions(
         input_tz=input_tz,
         numbers=NumberRules(

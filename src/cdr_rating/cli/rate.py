@@ -8,8 +8,6 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from cdr_rating.billing.close import billing_setup
-from cdr_rating.billing.rerate import price_again, stored_call
 from cdr_rating.cli.console import data_console, error_console
 from cdr_rating.cli.options import (
     AccountsOption,
@@ -32,12 +30,10 @@ from cdr_rating.cli.options import (
 )
 from cdr_rating.config import load_settings
 from cdr_rating.errors import ExitCode, UsageError
-from cdr_rating.explain import explain_call, explain_stored
-from cdr_rating.ledger import Ledger
+from cdr_rating.explain import explain_call
 from cdr_rating.money import format_amount
 from cdr_rating.pipeline import RatingSummary, check_output_suffix, rate_files, rate_to_file
 from cdr_rating.rating import RatingPlan
-from cdr_rating.store import DataDir
 
 
 def rate_command(
@@ -136,18 +132,10 @@ def explain_command(
     fmt = input_format(fmt, column_map, map_skip_rows, map_separator)
     plan = build_plan(sheet, sheets, accounts, options.numbers)
     result = rate_files(inputs, plan, fmt, options)
-    data_console.print(explain_call(call_id, result, plan), markup=False)
+    data_console.print(explain_call(call_id, result.rated, result.rejects, plan), markup=False)
 
 
 def _explain_stored(call_id: str, period: str, config: Path | None, sheets: Path | None) -> str:
-    settings = load_settings(config)
-    data = DataDir(settings.paths.data_dir)
-    if not data.ledger.is_file():
-        raise UsageError(f"{data.ledger}: no ledger yet; nothing has been stored (run first)")
-    with Ledger.snapshot(data.ledger) as ledger:
-        stored = stored_call(ledger, data, period, call_id)
-    if stored.is_empty():
-        raise UsageError(f"call_id {call_id!r} is not stored for period {period}")
-    setup = billing_setup(settings, period, sheets)
-    again = price_again(stored, setup)
-    return explain_stored(call_id, stored, again, setup.plan, str(sheets or settings.paths.sheets))
+    from cdr_rating.jobs.explain import explain_stored_call  # noqa: PLC0415 (a month stage)
+
+    return explain_stored_call(load_settings(config), call_id, period, sheets)

@@ -13,14 +13,14 @@ import typer
 from rich.table import Table
 
 from cdr_rating.billing.dispute import dispute_document
-from cdr_rating.billing.period import period_bounds
-from cdr_rating.billing.rerate import ApplyReport, RerateResult, apply_rerate, rerate_period
+from cdr_rating.billing.rerate import RerateResult
 from cdr_rating.cli.console import data_console, error_console
 from cdr_rating.config import load_settings
 from cdr_rating.errors import UsageError
-from cdr_rating.ledger import Ledger
+from cdr_rating.jobs.rerate import ApplyReport, rerate, write_changes
+from cdr_rating.jobs.setup import issuer
 from cdr_rating.money import format_amount
-from cdr_rating.store import DataDir, RunLock, write_frame
+from cdr_rating.periods import period_bounds
 
 SHOWN_CALLS = 20
 
@@ -71,23 +71,21 @@ def rerate_command(
         raise UsageError("--report needs --account A: a dispute report is about one account")
     settings = load_settings(config)
     period_bounds(period, settings.billing.timezone)
-    data = DataDir(settings.paths.data_dir)
-    if not data.ledger.is_file():
-        raise UsageError(f"{data.ledger}: no ledger yet; nothing has been rated (run first)")
-    applied: ApplyReport | None = None
-    if apply:
-        with RunLock(data.root), Ledger.open(data.ledger) as ledger:
-            result = rerate_period(settings, ledger, period, account=account, sheets_dir=sheets)
-            applied = apply_rerate(settings, ledger, result, reason or "")
-    else:
-        with Ledger.snapshot(data.ledger) as ledger:
-            result = rerate_period(settings, ledger, period, account=account, sheets_dir=sheets)
+    result, applied = rerate(
+        settings,
+        period,
+        account=account,
+        sheets_dir=sheets,
+        apply_reason=(reason or "") if apply else None,
+    )
     if calls is not None:
-        write_frame(result.changes, calls)
+        write_changes(result, calls)
     if report is not None and account is not None:
         from cdr_rating.render.dispute import write_dispute  # noqa: PLC0415 (WeasyPrint: slow)
 
-        dispute, rows = dispute_document(result, account, settings)
+        dispute, rows = dispute_document(
+            result, account, issuer(settings), settings.billing.timezone
+        )
         report.mkdir(parents=True, exist_ok=True)
         for path in write_dispute(dispute, rows, report, settings.paths.templates):
             error_console.print(f"wrote {path}", markup=False, highlight=False)

@@ -19,12 +19,12 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from cdr_rating.batch import Progress as ProgressCallback
-from cdr_rating.batch import RunRequest, run_batch
 from cdr_rating.cli.console import error_console
 from cdr_rating.cli.logs import LogFormat, configure_logging
 from cdr_rating.config import load_settings
 from cdr_rating.errors import CdrRatingError, ConfigError
+from cdr_rating.jobs.nightly import Progress as ProgressCallback
+from cdr_rating.jobs.nightly import RunRequest, run_batch
 
 log = logging.getLogger("cdr_rating.cli.run")
 

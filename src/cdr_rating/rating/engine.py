@@ -14,6 +14,7 @@ sheets' common unit; it is rounded once (``money.round_quotient``).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import polars as pl
 
@@ -107,6 +108,26 @@ def rate_outcome(calls: pl.LazyFrame, plan: RatingPlan) -> pl.LazyFrame:
     if plan.split_sheets:
         priced = _price_band_crossings(priced, plan, _span(calls))
     return _finish(priced, plan)
+
+
+def stored_as_input(frame: pl.DataFrame, keep: Sequence[str] = ()) -> pl.DataFrame:
+    """A rated call (or a kept reject) as the engine takes it again: the number already
+    normalised, ``duration_ms`` from ``duration_s``, and the columns of ``keep`` that
+    ``frame`` has; ``_``-prefixed columns (bookkeeping of the caller) pass through.
+
+    The one place that turns stored seconds back into the engine's milliseconds.
+    """
+    names = frame.columns
+    return frame.select(
+        "call_id",
+        "account",
+        *(name for name in ("caller", "callee") if name in names),
+        "number",
+        "start",
+        *(name for name in keep if name in names),
+        *(name for name in names if name.startswith("_")),
+        duration_ms=(pl.col("duration_s") * MILLIS_PER_S).cast(pl.Int64),
+    )
 
 
 def rated_columns(outcome: pl.LazyFrame | pl.DataFrame) -> list[str]:

@@ -1,4 +1,4 @@
-"""Invoices in the ledger: drafts, finalisation with gap-free numbers, void.
+"""Invoices and notes in the ledger: drafts, finalisation with gap-free numbers, void.
 
 Life of an invoice: ``draft`` (regenerated freely, no number) → ``final`` (numbered,
 never changed) → ``void`` (keeps its number). Numbers come from one sequence per issuer
@@ -20,9 +20,9 @@ from cdr_rating.billing.document import InvoiceDocument
 from cdr_rating.billing.documents import document_from_json, document_to_json
 from cdr_rating.billing.period import Bill
 from cdr_rating.errors import UsageError
+from cdr_rating.faults import checkpoint
 from cdr_rating.ledger import Ledger
 from cdr_rating.money import format_amount
-from cdr_rating.store import checkpoint
 
 KINDS = ("invoice", "credit_note", "debit_note")
 
@@ -112,12 +112,12 @@ def list_invoices(
             parameters.append(value)
     where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
     order = " ORDER BY i.number IS NULL, i.period, i.number, i.account, i.invoice_id"
-    rows = ledger.connection.execute(_SELECT + where + order, parameters)
+    rows = ledger._connection.execute(_SELECT + where + order, parameters)
     return [InvoiceRecord(*row) for row in rows]
 
 
 def find_invoice(ledger: Ledger, number: str) -> InvoiceRecord:
-    row = ledger.connection.execute(_SELECT + " WHERE i.number = ?", (number,)).fetchone()
+    row = ledger._connection.execute(_SELECT + " WHERE i.number = ?", (number,)).fetchone()
     if row is None:
         raise InvoiceNotFoundError(
             f"no invoice or note numbered {number!r}; list them with cdr-rating invoice list"
@@ -127,7 +127,7 @@ def find_invoice(ledger: Ledger, number: str) -> InvoiceRecord:
 
 def invoice_lines(ledger: Ledger, invoice_id: int) -> list[dict[str, Any]]:
     """The lines of one invoice, as in the JSON of ``invoice show``."""
-    rows = ledger.connection.execute(
+    rows = ledger._connection.execute(
         "SELECT kind, description, detail, calls, quantity, unit, amount, tax_rate "
         "FROM invoice_lines WHERE invoice_id = ? ORDER BY line_no",
         (invoice_id,),
@@ -136,26 +136,9 @@ def invoice_lines(ledger: Ledger, invoice_id: int) -> list[dict[str, Any]]:
     return [dict(zip(keys, row, strict=True)) for row in rows]
 
 
-def bill_lines(bill: Bill) -> list[dict[str, Any]]:
-    """The lines of a bill as JSON objects, formatted exactly as the ledger keeps them."""
-    return [
-        {
-            "kind": line.kind,
-            "description": line.description,
-            "detail": line.detail,
-            "calls": line.calls,
-            "quantity": line.quantity,
-            "unit": line.unit,
-            "amount": format_amount(line.amount, bill.decimals),
-            "tax_rate": None if line.tax_rate is None else str(line.tax_rate),
-        }
-        for line in bill.lines
-    ]
-
-
 def final_accounts(ledger: Ledger, period: str) -> set[str]:
     """Accounts whose invoice for ``period`` is final (they get nothing new on close)."""
-    rows = ledger.connection.execute(
+    rows = ledger._connection.execute(
         "SELECT account FROM invoices WHERE period = ? AND kind = 'invoice' AND status = 'final'",
         (period,),
     )
@@ -323,12 +306,18 @@ def sheets_json(references: Sequence[dict[str, Any]]) -> str:
     return json.dumps(list(references), sort_keys=True)
 
 
+def appendix_files(ledger: Ledger) -> set[str]:
+    """The itemised-call files (paths in the data directory) that invoices refer to."""
+    rows = ledger._connection.execute("SELECT calls FROM invoices WHERE calls IS NOT NULL")
+    return {row[0] for row in rows}
+
+
 __all__ = [
     "Draft",
     "InvoiceNotFoundError",
     "InvoiceRecord",
     "InvoiceStateError",
-    "bill_lines",
+    "appendix_files",
     "final_accounts",
     "finalise_drafts",
     "find_invoice",

@@ -33,44 +33,42 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from cdr_rating.accounts import load_accounts, load_sheets
-from cdr_rating.billing.close import CloseReport, close_period, setup_from
-from cdr_rating.billing.rerate import RERATE_FIELDS, RERATEABLE
+from cdr_rating.billing.rerate import RERATEABLE
 from cdr_rating.cdrs import InputOptions, Reason
 from cdr_rating.cdrs.raw_lines import attach_raw
 from cdr_rating.config import Settings
 from cdr_rating.errors import CdrRatingError, InputError, UsageError
+from cdr_rating.faults import checkpoint
+from cdr_rating.jobs.close import CloseReport, close_period
+from cdr_rating.jobs.setup import LoadedPlan, file_reference, input_options, load_plan, setup_from
 from cdr_rating.ledger import FileTotal, IngestedFile, Ledger, PartitionFile, RunRecord
 from cdr_rating.money import format_amount
+from cdr_rating.periods import check_period, period_bounds, period_of
 from cdr_rating.pipeline import rate_lazy
 from cdr_rating.rating import RatingPlan
 from cdr_rating.rating.engine import split_outcome
 from cdr_rating.rejects import with_messages
 from cdr_rating.store import (
     KINDS,
+    RERATE_FIELDS,
     DataDir,
     Kind,
+    Piece,
     RunLock,
     call_hash,
     call_index_hits,
-    checkpoint,
     file_sha256,
-    period_of,
     remove_orphans,
     sync_directories,
-    write_call_index,
     write_json,
-    write_partition,
+    write_piece,
 )
 
 log = logging.getLogger(__name__)
 
-# A piece of the store: (kind, sha256 of its input file, period, rows).
-Piece = tuple[Kind, str, str, pl.DataFrame]
 # Progress: (what is happening, done, total); total 0 means "unknown".
 Progress = Callable[[str, int, int], None]
 # The steps whose time counts as rating; every other step is bookkeeping.
@@ -243,19 +241,6 @@ class Stopwatch:
             self.cpu[name] = self.cpu.get(name, 0.0) + time.process_time() - began_cpu
 
 
-def check_period(period: str) -> str:
-    """``period`` if it is a billing period ``YYYY-MM``, else a usage error."""
-    try:
-        datetime.strptime(period + "-01", "%Y-%m-%d")
-    except ValueError:
-        valid = False
-    else:
-        valid = len(period) == 7
-    if not valid:
-        raise UsageError(f"--period {period!r} is not a billing period like 2026-10 (YYYY-MM)")
-    return period
-
-
 def new_run_id() -> str:
     """Sortable and unique: the start time (UTC) and a random suffix."""
     return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
@@ -319,7 +304,7 @@ class _Batch:
         self.report = report
         self.progress = progress or (lambda _what, _done, _total: None)
         self.references: dict[str, Any] = {}
-        self.accounts: pl.DataFrame | None = None
+        self.loaded: LoadedPlan | None = None
 
     def execute(self) -> None:
         report, step, dry = self.report, self.stopwatch.step, self.request.dry_run
@@ -378,17 +363,8 @@ class _Batch:
         if report.close is not None:
             # Also when the period was already closed: a close killed half way finishes.
             with step("invoices"):
-                setup = (
-                    None  # close_period then reports that invoicing needs accounts
-                    if self.accounts is None
-                    else setup_from(
-                        self.settings,
-                        report.close,
-                        plan,
-                        self.accounts,
-                        self.references["sheets"],
-                    )
-                )
+                assert self.loaded is not None
+                setup = setup_from(self.settings, report.close, self.loaded)
                 report.invoices = close_period(
                     self.settings, self.ledger, report.close, setup=setup
                 )
@@ -409,36 +385,19 @@ class _Batch:
             )
 
     def load_plan(self) -> tuple[RatingPlan, InputOptions]:
-        paths, given = self.settings.paths, self.settings.input
-        options = InputOptions(
-            input_tz=given.timezone,
-            numbers=given.number_rules(),
-        )
-        sheets = load_sheets(paths.sheets)
-        accounts = (
-            load_accounts(paths.accounts, sheets, options.numbers)
-            if paths.accounts is not None
-            else None
-        )
+        paths = self.settings.paths
+        self.loaded = load_plan(self.settings)
         self.references = {
-            "config": self._reference(self.settings.source),
-            "sheets": [
-                self._reference(path)
-                for sheet in sheets
-                for path in sorted({sheet.path, sheet.rates_path})
-            ],
-            "accounts": None if paths.accounts is None else self._reference(paths.accounts),
+            "config": file_reference(self.settings.source),
+            "sheets": self.loaded.sheet_files,
+            "accounts": None if paths.accounts is None else file_reference(paths.accounts),
             "fees": (
-                self._reference(paths.fees)
+                file_reference(paths.fees)
                 if paths.fees is not None and paths.fees.is_file()
                 else None
             ),
         }
-        self.accounts = accounts
-        return RatingPlan.from_sheets(sheets, accounts=accounts), options
-
-    def _reference(self, path: Path) -> dict[str, Any]:
-        return {"path": str(path), "sha256": file_sha256(path), "size": path.stat().st_size}
+        return self.loaded.plan, input_options(self.settings)
 
     def scan_inbox(self) -> list[InboxFile]:
         """The new files, in name order; skipped ones go to the report."""
@@ -642,7 +601,13 @@ class _Batch:
             "file",
             "line",
             "_period",
-            *(pl.when(rerateable).then(pl.col(name)).alias(name) for name in RERATE_FIELDS),
+            # The engine's rejects carry duration_ms; the store keeps duration_s.
+            *(
+                pl.when(rerateable).then(pl.col(name)).alias(name)
+                for name in RERATE_FIELDS
+                if name != "duration_s"
+            ),
+            pl.when(rerateable).then(pl.col("duration_ms")).alias("duration_ms"),
         )
         return attach_raw(combined).join(
             periods, on=["file", "line"], how="left", maintain_order="left", nulls_equal=True
@@ -651,13 +616,13 @@ class _Batch:
     def count(self, pieces: Sequence[Piece], plan: RatingPlan) -> list[FileTotal]:
         """Fill in the report's counts and totals; return the totals per file and period."""
         report = self.report
-        rated = [piece for piece in pieces if piece[0] == "rated"]
-        rejected = [piece for piece in pieces if piece[0] == "rejects"]
-        report.rated = sum(frame.height for *_, frame in rated)
-        report.rejected = sum(frame.height for *_, frame in rejected)
+        rated = [piece for piece in pieces if piece.kind == "rated"]
+        rejected = [piece for piece in pieces if piece.kind == "rejects"]
+        report.rated = sum(piece.frame.height for piece in rated)
+        report.rejected = sum(piece.frame.height for piece in rejected)
         report.read = report.rated + report.rejected
         reasons = (
-            pl.concat([frame.select("reason") for *_, frame in rejected])
+            pl.concat([piece.frame.select("reason") for piece in rejected])
             .group_by("reason")
             .len()
             .sort(["len", "reason"], descending=[True, False])
@@ -668,11 +633,11 @@ class _Batch:
         report.duplicates_in_input = (
             report.rejected_by_reason.get(Reason.DUPLICATE.value, 0) - report.duplicates_stored
         )
-        report.periods = sorted({period for _, _, period, _ in pieces})
+        report.periods = sorted({piece.period for piece in pieces})
         totals = [
-            FileTotal(sha256, period, currency, calls, billable, Decimal(charge))
-            for _, sha256, period, frame in rated
-            for currency, calls, billable, charge in frame.group_by("currency")
+            FileTotal(piece.sha256, piece.period, currency, calls, billable, Decimal(charge))
+            for piece in rated
+            for currency, calls, billable, charge in piece.frame.group_by("currency")
             .agg(pl.len(), pl.col("billable_s").sum(), pl.col("charge").sum())
             .sort("currency")
             .iter_rows()
@@ -690,9 +655,7 @@ class _Batch:
         return totals
 
     def warn_if_open_ended(self, period: str) -> None:
-        zone = ZoneInfo(self.settings.billing.timezone)
-        year, month = map(int, period.split("-"))
-        end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
+        _, end = period_bounds(period, self.settings.billing.timezone)
         if datetime.now(UTC) < end:
             log.warning("closing %s before it has ended (it ends at %s)", period, end.isoformat())
 
@@ -700,23 +663,20 @@ class _Batch:
         """The ledger rows of the files this run writes."""
         return [
             PartitionFile(
-                self.data.relative(self.data.partition(kind, period, sha256)),
-                sha256,
-                kind,
-                period,
-                frame.height,
+                self.data.relative(self.data.partition(p.kind, p.period, p.sha256)),
+                p.sha256,
+                p.kind,
+                p.period,
+                p.frame.height,
             )
-            for kind, sha256, period, frame in pieces
+            for p in pieces
         ]
 
     def write_partitions(self, pieces: Sequence[Piece]) -> None:
         written: list[Path] = []
-        for done, (kind, sha256, period, frame) in enumerate(pieces, start=1):
-            path = self.data.partition(kind, period, sha256)
-            write_partition(frame, path, sync_directory=False)
-            written.append(path)
-            if kind == "rated":
-                written.append(write_call_index(frame, self.data, path, sync_directory=False))
+        for done, piece in enumerate(pieces, start=1):
+            path = self.data.partition(piece.kind, piece.period, piece.sha256)
+            written += write_piece(self.data, path, piece)
             self.progress("writing the store", done, len(pieces))
             checkpoint("partition-written")
         sync_directories(written)  # once per folder, before the ledger refers to them
@@ -850,7 +810,8 @@ def _pieces(kind: Kind, frame: pl.DataFrame, new: Sequence[InboxFile]) -> list[P
             else part.partition_by("_period", maintain_order=True, as_dict=True)
         )
         pieces += [
-            (kind, sha256, str(period), piece.drop("_period")) for (period,), piece in split.items()
+            Piece(kind, sha256, str(period), piece.drop("_period"))
+            for (period,), piece in split.items()
         ]
     return pieces
 

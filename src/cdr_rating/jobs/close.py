@@ -2,15 +2,16 @@
 
 ``close_period`` is idempotent and safe to interrupt. In order:
 
-1. bill every account of the period that has no final invoice yet (``bill_period``);
-2. write the itemised calls of those bills to one Parquet file (atomically), then
-   replace the period's drafts in one transaction;
+1. bill every account of the period that has no final invoice yet, a slice of accounts
+   at a time (``jobs.month``), and write each slice's itemised calls to one Parquet
+   file (atomically);
+2. replace the period's drafts by the new ones, in one transaction;
 3. finalise the drafts in one transaction, numbers taken from the gap-free sequence;
 4. render the HTML and PDF of every final invoice of the period that has none yet
    (in parallel processes), then record their paths.
 
 Killed before step 3 commits, a run leaves drafts (regenerated next time) and perhaps
-an unreferenced Parquet file (removed next time); after it, final invoices whose files
+unreferenced Parquet files (removed next time); after it, final invoices whose files
 step 4 renders again, identically, from the ledger. Closing twice issues nothing new.
 """
 
@@ -18,24 +19,27 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import logging
 import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from cdr_rating.accounts import load_accounts, load_sheets
 from cdr_rating.billing.document import InvoiceDocument
 from cdr_rating.billing.documents import build_document, call_rows
-from cdr_rating.billing.fees import load_fees
-from cdr_rating.billing.invoices import (
+from cdr_rating.billing.period import Bill, PeriodBill, bill_period
+from cdr_rating.config import Settings
+from cdr_rating.errors import ConfigError
+from cdr_rating.faults import checkpoint
+from cdr_rating.jobs.month import StoredMonth, in_bucket
+from cdr_rating.jobs.setup import BillingSetup, billing_setup, issuer, now, today_in
+from cdr_rating.ledger import Ledger
+from cdr_rating.ledger.invoices import (
     Draft,
     InvoiceRecord,
+    appendix_files,
     final_accounts,
     finalise_drafts,
     list_invoices,
@@ -43,16 +47,8 @@ from cdr_rating.billing.invoices import (
     save_drafts,
     sheets_json,
 )
-from cdr_rating.billing.period import Bill, BillingRules, PeriodBill, bill_period
-from cdr_rating.config import Settings
-from cdr_rating.errors import ConfigError
-from cdr_rating.ledger import Ledger
-from cdr_rating.money import DECIMAL_PRECISION, MAX_DECIMALS
-from cdr_rating.rating import RatingPlan
 from cdr_rating.rating.engine import RATED_COLUMNS
-from cdr_rating.store import DataDir, checkpoint, file_sha256, write_bytes, write_frame
-
-log = logging.getLogger(__name__)
+from cdr_rating.store import DataDir, account_bucket, write_bytes, write_frame
 
 # The columns of a stored rated call that billing reads: all the engine's but the
 # dialled text (billing uses the normalised number).
@@ -61,21 +57,13 @@ INVOICE_TEMPLATE = "invoice.html.j2"
 APPENDIX_COLUMNS = (*CALL_COLUMNS, "allowance", "allowance_s", "billed")
 
 
-@dataclass(frozen=True)
-class BillingSetup:
-    """What billing a period needs besides the calls: compiled once per command."""
-
-    rules: BillingRules
-    plan: RatingPlan
-    references: list[dict[str, Any]]
-
-
 @dataclass
 class CloseReport:
     period: str
     issued: list[InvoiceRecord] = field(default_factory=list)
     already_final: int = 0
     rendered: int = 0
+    slices: int = 0
 
     def summary_lines(self) -> list[str]:
         lines = [
@@ -88,84 +76,19 @@ class CloseReport:
         return lines
 
 
-def billing_setup(settings: Settings, period: str, sheets_dir: Path | None = None) -> BillingSetup:
-    """Load sheets (from ``sheets_dir`` if given), accounts and fees named by the
-    configuration."""
-    paths = settings.paths
-    if paths.accounts is None:
-        raise ConfigError(
-            f"{settings.source}: key 'paths.accounts': invoicing needs an accounts file"
-        )
-    sheets = load_sheets(sheets_dir or paths.sheets)
-    accounts = load_accounts(paths.accounts, sheets, settings.input.number_rules())
-    references = [
-        {"path": str(path), "sha256": file_sha256(path)}
-        for sheet in sheets
-        for path in sorted({sheet.path, sheet.rates_path})
-    ]
-    plan = RatingPlan.from_sheets(sheets, accounts=accounts)
-    return setup_from(settings, period, plan, accounts, references)
+def billed_calls(month: StoredMonth, bucket: int, buckets: int) -> pl.DataFrame:
+    """The columns billing reads of the calls of one slice of ``month``."""
+    return month.rated_calls().select(CALL_COLUMNS).filter(in_bucket(bucket, buckets)).collect()
 
 
-def setup_from(
-    settings: Settings,
-    period: str,
-    plan: RatingPlan,
-    accounts: pl.DataFrame,
-    references: list[dict[str, Any]],
-) -> BillingSetup:
-    """The setup of sheets and accounts already loaded (by the run that closes), plus
-    the configured fees."""
-    fees_path = settings.paths.fees
-    fees = None
-    if fees_path is not None:
-        if not fees_path.is_file():
-            raise ConfigError(f"{fees_path}: fees file not found (key 'paths.fees')")
-        fees = load_fees(fees_path, accounts)
-    rules = BillingRules(
-        period=period,
-        timezone=settings.billing.timezone,
-        sheets=list(plan.sheets),
-        accounts=accounts,
-        fees=fees,
-        currency_decimals=settings.billing.currency_decimals,
-    )
-    return BillingSetup(rules, plan, references)
-
-
-def stored_calls(
-    ledger: Ledger, data: DataDir, period: str, account: str | None = None
-) -> pl.DataFrame:
-    """The rated calls stored for ``period`` (the columns billing reads), of one
-    ``account`` or all."""
-    paths = [data.root / p.path for p in ledger.partition_files(kind="rated", periods=[period])]
-    money = pl.Decimal(DECIMAL_PRECISION, MAX_DECIMALS)
-    frames = [
-        pl.scan_parquet(path).select(CALL_COLUMNS).with_columns(pl.col("charge").cast(money))
-        for path in paths
-    ]
-    if not frames:
-        return pl.DataFrame(
-            schema={
-                "call_id": pl.String,
-                "account": pl.String,
-                "caller": pl.String,
-                "number": pl.String,
-                "start": pl.Datetime("us", "UTC"),
-                "duration_s": pl.Decimal(DECIMAL_PRECISION, 3),
-                "billable_s": pl.Int64,
-                "sheet": pl.String,
-                "prefix": pl.String,
-                "destination": pl.String,
-                "band": pl.String,
-                "charge": money,
-                "currency": pl.String,
-            }
-        )
-    calls = pl.concat(frames)
-    if account is not None:
-        calls = calls.filter(pl.col("account") == account)
-    return calls.collect()
+def accounts_by_bucket(accounts: Sequence[str], buckets: int) -> dict[int, list[str]]:
+    """``accounts`` sorted into the slices their calls are in."""
+    frame = pl.DataFrame({"account": list(accounts)}, schema={"account": pl.String})
+    bucketed = frame.with_columns(_bucket=account_bucket(pl.col("account"), buckets))
+    found: dict[int, list[str]] = {bucket: [] for bucket in range(buckets)}
+    for account, bucket in zip(*bucketed.get_columns(), strict=True):
+        found[int(bucket)].append(str(account))
+    return found
 
 
 def preview(
@@ -180,18 +103,19 @@ def preview(
         )
     data = DataDir(settings.paths.data_dir)
     with Ledger.snapshot(data.ledger) as ledger:
-        calls = stored_calls(ledger, data, period, account)
-    billed = bill_period(calls, setup.rules, setup.plan, only=[account])
+        month = StoredMonth.of(ledger, data, period)
+    calls = month.rated_calls().select(CALL_COLUMNS).filter(pl.col("account") == account)
+    billed = bill_period(calls.collect(), setup.rules, setup.plan, only=[account])
     bill = billed.bill_of(account)
     if bill is None:
         raise ConfigError(
             f"account {account} has nothing to invoice for {period}: no calls, fees or "
             "commitment, or no plan in force in the period"
         )
-    issued = today or _today(settings)
+    issued = today or today_in(settings)
     document = build_document(
         bill,
-        settings.billing.issuer,
+        issuer(settings),
         settings.billing.timezone,
         issued_on=issued,
         due_on=issued + dt.timedelta(days=settings.billing.payment_terms_days),
@@ -211,10 +135,6 @@ def _shown() -> pl.Expr:
     return (pl.col("billable_s") > 0) | (pl.col("charge") != 0)
 
 
-def _today(settings: Settings) -> dt.date:
-    return dt.datetime.now(ZoneInfo(settings.billing.timezone)).date()
-
-
 def close_period(
     settings: Settings,
     ledger: Ledger,
@@ -223,6 +143,7 @@ def close_period(
     today: dt.date | None = None,
     workers: int | None = None,
     setup: BillingSetup | None = None,
+    slice_calls: int | None = None,
 ) -> CloseReport:
     """Issue the invoices of ``period`` (see the module docstring). The caller holds
     the run lock; a run passes the ``setup`` it already loaded."""
@@ -233,37 +154,65 @@ def close_period(
     report.already_final = len(done)
     setup = setup or billing_setup(settings, period)
     waiting = sorted(set(setup.rules.accounts.get_column("account").to_list()) - done)
-    calls = stored_calls(ledger, data, period)
-    billed = bill_period(calls, setup.rules, setup.plan, only=waiting)
-    folder = data.root / "invoices" / period
-    snapshot = _write_appendix(billed, folder)
+    month = StoredMonth.of(ledger, data, period)
+    drafts = draft_invoices(settings, month, setup, waiting, slice_calls)
+    report.slices = drafts.slices
     checkpoint("appendix-written")
-    created = _now()
-    drafts = [
-        Draft(
-            bill=bill,
-            document=build_document(bill, settings.billing.issuer, settings.billing.timezone),
-            calls=None
-            if snapshot is None or not bill.customer.itemised
-            else data.relative(snapshot),
-        )
-        for bill in billed.bills
-    ]
-    save_drafts(ledger, period, drafts, created, sheets_json(setup.references))
+    save_drafts(ledger, period, drafts.drafts, drafts.created, sheets_json(setup.references))
     checkpoint("drafts-saved")
-    issued = today or _today(settings)
+    issued = today or today_in(settings)
     report.issued = finalise_drafts(
         ledger,
         period,
         prefix=settings.billing.invoice_prefix,
         issued_on=issued,
         due_on=issued + dt.timedelta(days=settings.billing.payment_terms_days),
-        finalised_at=created,
+        finalised_at=drafts.created,
     )
     checkpoint("finalised")
     report.rendered = render_missing(settings, ledger, period, workers=workers)
-    _remove_unreferenced(ledger, data, folder)
+    remove_unreferenced(ledger, data, data.root / "invoices" / period)
     return report
+
+
+@dataclass(frozen=True)
+class Drafts:
+    drafts: list[Draft]
+    created: str
+    slices: int
+
+
+def draft_invoices(
+    settings: Settings,
+    month: StoredMonth,
+    setup: BillingSetup,
+    accounts: Sequence[str],
+    slice_calls: int | None = None,
+) -> Drafts:
+    """Bill ``accounts`` slice by slice; each slice's itemised calls go to one file."""
+    created = now()
+    stamp = f"{created.replace(':', '')}-{secrets.token_hex(3)}"
+    folder = month.data.root / "invoices" / month.period
+    drafts: list[Draft] = []
+    buckets = month.slices(slice_calls)
+    for bucket, accounts_here in accounts_by_bucket(accounts, buckets).items():
+        if not accounts_here:
+            continue
+        calls = billed_calls(month, bucket, buckets)
+        billed = bill_period(calls, setup.rules, setup.plan, only=accounts_here)
+        del calls
+        snapshot = _write_appendix(billed, folder / f"calls-{stamp}-{bucket:04d}.parquet")
+        drafts += [
+            Draft(
+                bill=bill,
+                document=build_document(bill, issuer(settings), settings.billing.timezone),
+                calls=None
+                if snapshot is None or not bill.customer.itemised
+                else month.data.relative(snapshot),
+            )
+            for bill in billed.bills
+        ]
+    return Drafts(sorted(drafts, key=lambda draft: draft.bill.account), created, buckets)
 
 
 def check_templates(settings: Settings) -> None:
@@ -276,7 +225,7 @@ def check_templates(settings: Settings) -> None:
         )
 
 
-def _write_appendix(billed: PeriodBill, folder: Path) -> Path | None:
+def _write_appendix(billed: PeriodBill, path: Path) -> Path | None:
     """One Parquet file with the billed calls of every itemised bill."""
     itemised = [bill.account for bill in billed.bills if bill.customer.itemised]
     if not itemised:
@@ -284,8 +233,6 @@ def _write_appendix(billed: PeriodBill, folder: Path) -> Path | None:
     frame = billed.calls.filter(
         pl.col("account").is_in(pl.Series(itemised).implode()) & _shown()
     ).select(APPENDIX_COLUMNS)
-    path = folder / f"calls-{_now().replace(':', '')}-{secrets.token_hex(3)}.parquet"
-    folder.mkdir(parents=True, exist_ok=True)
     write_frame(frame, path)
     return path
 
@@ -357,15 +304,11 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
-def _remove_unreferenced(ledger: Ledger, data: DataDir, folder: Path) -> None:
+def remove_unreferenced(ledger: Ledger, data: DataDir, folder: Path) -> None:
     """Remove appendix files no invoice refers to (left by drafts or a killed close)."""
     if not folder.is_dir():
         return
-    used = {row[0] for row in ledger.connection.execute("SELECT calls FROM invoices") if row[0]}
+    used = appendix_files(ledger)
     for path in folder.glob("calls-*.parquet"):
         if data.relative(path) not in used:
             path.unlink(missing_ok=True)
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,77 @@
+"""A stored month in bounded slices: the calls of one period, bucketed by account.
+
+Month stages (closing, previewing, re-rating, explaining) never hold a whole month.
+They ask for the period's store files here and work through them a slice at a time:
+slice ``b`` of ``n`` holds every call of the accounts whose hash falls in bucket ``b``
+(``store.account_bucket``), so an account's allowances, tiers and totals are whole in
+one slice, and the slices together hold every call exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from cdr_rating.ledger import Ledger, PartitionFile
+from cdr_rating.store import DataDir, account_bucket, scan_rated, scan_rejects
+
+# Calls per slice. Billing holds about 1 GiB per million calls of a slice, re-rating
+# (old and new side by side) about 2: slices of 2M keep either under 5 GiB, whatever
+# the month's size.
+SLICE_CALLS = 2_000_000
+
+
+@dataclass(frozen=True)
+class StoredMonth:
+    """The store files of one period, as the ledger lists them."""
+
+    data: DataDir
+    period: str
+    rated: tuple[PartitionFile, ...]
+    rejects: tuple[PartitionFile, ...]
+
+    @classmethod
+    def of(cls, ledger: Ledger, data: DataDir, period: str) -> StoredMonth:
+        files = ledger.partition_files(periods=[period])
+        rated = tuple(file for file in files if file.kind == "rated")
+        rejects = tuple(file for file in files if file.kind == "rejects")
+        return cls(data, period, rated, rejects)
+
+    @property
+    def calls(self) -> int:
+        return sum(file.rows for file in self.rated)
+
+    def paths(self, files: Sequence[PartitionFile]) -> list[Path]:
+        return [self.data.root / file.path for file in files]
+
+    def slices(self, slice_calls: int | None = None) -> int:
+        """How many account buckets the month is worked through in."""
+        size = slice_calls or SLICE_CALLS
+        return max(1, -(-self.calls // size))
+
+    def rated_calls(self, *, with_source: bool = False) -> pl.LazyFrame:
+        """Every stored rated call of the period (lazy: filter before collecting)."""
+        return scan_rated(self.paths(self.rated), with_source=with_source)
+
+    def stored_rejects(self, *, with_source: bool = False) -> pl.LazyFrame:
+        return scan_rejects(self.paths(self.rejects), with_source=with_source)
+
+    def of_account(self, account: str) -> pl.DataFrame:
+        """One account's rated calls (the filter is pushed into the scan)."""
+        return self.rated_calls().filter(pl.col("account") == account).collect()
+
+    def buckets(self, slice_calls: int | None = None) -> Iterator[tuple[int, int]]:
+        """``(bucket, buckets)`` for each slice, in order."""
+        buckets = self.slices(slice_calls)
+        for bucket in range(buckets):
+            yield bucket, buckets
+
+
+def in_bucket(bucket: int, buckets: int, column: str = "account") -> pl.Expr:
+    """Rows of slice ``bucket`` of ``buckets`` (every row when there is one slice)."""
+    if buckets == 1:
+        return pl.lit(value=True)
+    return account_bucket(pl.col(column), buckets) == bucket
