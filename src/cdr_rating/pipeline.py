@@ -186,11 +186,22 @@ def input_slices(
     return slices
 
 
-def _pieces(path: Path, raw: pl.LazyFrame, slice_rows: int) -> list[tuple[pl.LazyFrame, int]]:
+def estimated_rows(path: Path) -> int:
+    """The rows of a Parquet file (from its metadata); of any other, its size in bytes
+    over ``TEXT_BYTES_PER_ROW``."""
     size = path.stat().st_size
     if path.suffix.lower() != ".parquet" or size == 0:
-        return [(raw, size // TEXT_BYTES_PER_ROW)]
-    rows = _collect(pl.scan_parquet(path).select(pl.len())).item()
+        return size // TEXT_BYTES_PER_ROW
+    try:
+        return int(pl.scan_parquet(path).select(pl.len()).collect().item())
+    except (pl.exceptions.PolarsError, OSError):
+        return size // TEXT_BYTES_PER_ROW  # unreadable: reading it says why, in its place
+
+
+def _pieces(path: Path, raw: pl.LazyFrame, slice_rows: int) -> list[tuple[pl.LazyFrame, int]]:
+    rows = estimated_rows(path)
+    if path.suffix.lower() != ".parquet" or rows == 0:
+        return [(raw, rows)]
     if rows <= slice_rows:
         return [(raw, rows)]
     return [

@@ -47,7 +47,8 @@ from cdr_rating.jobs.setup import LoadedPlan, file_reference, input_options, loa
 from cdr_rating.ledger import FileTotal, IngestedFile, Ledger, PartitionFile, RunRecord
 from cdr_rating.money import format_amount
 from cdr_rating.periods import check_period, period_bounds, period_of
-from cdr_rating.pipeline import rate_lazy
+from cdr_rating.pipeline import SLICE_ROWS as PIPELINE_SLICE_ROWS
+from cdr_rating.pipeline import estimated_rows, rate_lazy
 from cdr_rating.rating import RatingPlan
 from cdr_rating.rating.engine import split_outcome
 from cdr_rating.rejects import with_messages
@@ -305,6 +306,8 @@ class _Batch:
         self.progress = progress or (lambda _what, _done, _total: None)
         self.references: dict[str, Any] = {}
         self.loaded: LoadedPlan | None = None
+        # Rated files this run has written so far (slices after them check against them).
+        self.written: list[PartitionFile] = []
 
     def execute(self) -> None:
         report, step, dry = self.report, self.stopwatch.step, self.request.dry_run
@@ -316,28 +319,14 @@ class _Batch:
         with step("hash"):
             candidates = self.scan_inbox()
         closed = self.ledger.closed_periods()
-        results = self.rate(candidates, plan, options)
-        pieces: list[Piece] = []
-        partitions: list[PartitionFile] = []
-        totals: list[FileTotal] = []
-        if results is not None:
-            with step("periods"):
-                zone = self.settings.billing.timezone
-                rated, rejects = (
-                    frame.with_columns(period_of(frame.get_column("start"), zone))
-                    for frame in results
-                )
-            with step("duplicates"):
-                rated, moved = self.move_stored_and_closed(rated, closed)
-            with step("rejects"):
-                rejects = self.finish_rejects(rejects, moved)
-            with step("summary"):
-                pieces = [
-                    *_pieces("rated", rated, report.new),
-                    *_pieces("rejects", rejects, report.new),
-                ]
-                totals = self.count(pieces, plan)
-                partitions = self.describe_partitions(pieces)
+        stored: list[StoredPiece] = []
+        for group in file_groups(candidates):
+            stored += self.ingest_slice(group, plan, options, closed)
+        if not dry:
+            checkpoint("partitions-written")
+        with step("summary"):
+            totals = self.count(stored, plan)
+            partitions = self.describe_partitions(stored)
         if self.request.close and self.request.period is not None:
             report.close = self.request.period
             report.already_closed = self.request.period in closed
@@ -345,9 +334,6 @@ class _Batch:
         if dry:
             report.finished = _now()
             return
-        with step("write"):
-            self.write_partitions(pieces)
-        checkpoint("partitions-written")
         with step("manifest"):
             self.write_manifest(status="ok", exit_status=0)
         checkpoint("manifest-written")
@@ -370,6 +356,50 @@ class _Batch:
                 )
         with step("manifest"):
             self.write_manifest(status="ok", exit_status=0)
+
+    def ingest_slice(
+        self,
+        group: list[InboxFile],
+        plan: RatingPlan,
+        options: InputOptions,
+        closed: set[str],
+    ) -> list[StoredPiece]:
+        """Rate one slice of the new files and write its store files (not in a dry run);
+        return what was written. A call already written by an earlier slice of this run
+        is a duplicate as if it were stored."""
+        step = self.stopwatch.step
+        results = self.rate(group, plan, options)
+        if results is None:
+            return []
+        ingested = [file for file in group if file in self.report.new]
+        with step("periods"):
+            zone = self.settings.billing.timezone
+            rated, rejects = (
+                frame.with_columns(period_of(frame.get_column("start"), zone)) for frame in results
+            )
+        with step("duplicates"):
+            rated, moved = self.move_stored_and_closed(rated, closed)
+        with step("rejects"):
+            rejects = self.finish_rejects(rejects, moved)
+        with step("summary"):
+            pieces = [*_pieces("rated", rated, ingested), *_pieces("rejects", rejects, ingested)]
+            del rated, rejects, moved
+            summaries = [StoredPiece.of(piece) for piece in pieces]
+        if not self.request.dry_run:
+            with step("write"):
+                self.write_partitions(pieces)
+            self.written += [
+                PartitionFile(
+                    self.data.relative(self.data.partition(p.kind, p.period, p.sha256)),
+                    p.sha256,
+                    p.kind,
+                    p.period,
+                    p.rows,
+                )
+                for p in summaries
+                if p.kind == "rated"
+            ]
+        return summaries
 
     def remove_orphans(self) -> None:
         recorded = {partition.path for partition in self.ledger.partition_files()}
@@ -456,7 +486,7 @@ class _Batch:
             new = candidates
             if self.request.period is not None:
                 outcome, new = self._only_period(outcome, candidates, plan, options)
-            self.report.new = new
+            self.report.new += new
             if not new:
                 return None
             return split_outcome(outcome)
@@ -500,7 +530,7 @@ class _Batch:
 
         The moved rows carry ``_reason`` and ``_detail`` (their reject message)."""
         stored = self._stored_duplicates(rated)
-        self.report.duplicates_stored = stored.height
+        self.report.duplicates_stored += stored.height
         periods = set(rated.get_column("_period").unique().to_list())
         blocked = set() if self.request.allow_closed else closed & periods
         if stored.is_empty() and not blocked:  # the usual night: nothing to move, no copy
@@ -543,7 +573,10 @@ class _Batch:
         if rated.is_empty():
             return none
         periods = sorted(rated.get_column("_period").unique().to_list())
-        stored = self.ledger.partition_files("rated", periods)
+        stored = [
+            *self.ledger.partition_files("rated", periods),
+            *(p for p in self.written if p.period in periods),
+        ]
         if not stored:
             return none
         paths = [self.data.root / partition.path for partition in stored]
@@ -613,35 +646,22 @@ class _Batch:
             periods, on=["file", "line"], how="left", maintain_order="left", nulls_equal=True
         )
 
-    def count(self, pieces: Sequence[Piece], plan: RatingPlan) -> list[FileTotal]:
+    def count(self, pieces: Sequence[StoredPiece], plan: RatingPlan) -> list[FileTotal]:
         """Fill in the report's counts and totals; return the totals per file and period."""
         report = self.report
-        rated = [piece for piece in pieces if piece.kind == "rated"]
-        rejected = [piece for piece in pieces if piece.kind == "rejects"]
-        report.rated = sum(piece.frame.height for piece in rated)
-        report.rejected = sum(piece.frame.height for piece in rejected)
+        report.rated = sum(piece.rows for piece in pieces if piece.kind == "rated")
+        report.rejected = sum(piece.rows for piece in pieces if piece.kind == "rejects")
         report.read = report.rated + report.rejected
-        reasons = (
-            pl.concat([piece.frame.select("reason") for piece in rejected])
-            .group_by("reason")
-            .len()
-            .sort(["len", "reason"], descending=[True, False])
-            if rejected
-            else pl.DataFrame(schema={"reason": pl.String, "len": pl.UInt32})
-        )
-        report.rejected_by_reason = dict(reasons.iter_rows())
+        reasons: dict[str, int] = {}
+        for piece in pieces:
+            for reason, rows in piece.reasons:
+                reasons[reason] = reasons.get(reason, 0) + rows
+        report.rejected_by_reason = dict(sorted(reasons.items(), key=lambda r: (-r[1], r[0])))
         report.duplicates_in_input = (
             report.rejected_by_reason.get(Reason.DUPLICATE.value, 0) - report.duplicates_stored
         )
         report.periods = sorted({piece.period for piece in pieces})
-        totals = [
-            FileTotal(piece.sha256, piece.period, currency, calls, billable, Decimal(charge))
-            for piece in rated
-            for currency, calls, billable, charge in piece.frame.group_by("currency")
-            .agg(pl.len(), pl.col("billable_s").sum(), pl.col("charge").sum())
-            .sort("currency")
-            .iter_rows()
-        ]
+        totals = [total for piece in pieces for total in piece.totals]
         decimals = dict(plan.sheet_table.group_by("currency").agg(pl.col("decimals").max()).rows())
         for currency in sorted({total.currency for total in totals}):
             mine = [total for total in totals if total.currency == currency]
@@ -659,7 +679,7 @@ class _Batch:
         if datetime.now(UTC) < end:
             log.warning("closing %s before it has ended (it ends at %s)", period, end.isoformat())
 
-    def describe_partitions(self, pieces: Sequence[Piece]) -> list[PartitionFile]:
+    def describe_partitions(self, pieces: Sequence[StoredPiece]) -> list[PartitionFile]:
         """The ledger rows of the files this run writes."""
         return [
             PartitionFile(
@@ -667,7 +687,7 @@ class _Batch:
                 p.sha256,
                 p.kind,
                 p.period,
-                p.frame.height,
+                p.rows,
             )
             for p in pieces
         ]
@@ -749,6 +769,58 @@ class _Batch:
                 self.ledger.record_run(self.run_record("failed", exit_status, error))
         except Exception as secondary:  # the original error matters more
             log.warning("could not record the failed run: %s", secondary)
+
+
+@dataclass(frozen=True)
+class StoredPiece:
+    """What a piece of the store holds, once written: its rows, rejects by reason and
+    totals (so that a slice's frames can go)."""
+
+    kind: Kind
+    sha256: str
+    period: str
+    rows: int
+    reasons: tuple[tuple[str, int], ...]
+    totals: tuple[FileTotal, ...]
+
+    @classmethod
+    def of(cls, piece: Piece) -> StoredPiece:
+        frame = piece.frame
+        if piece.kind == "rejects":
+            counted = frame.group_by("reason").len().sort("reason")
+            reasons = tuple((str(r), int(n)) for r, n in counted.iter_rows())
+            return cls(piece.kind, piece.sha256, piece.period, frame.height, reasons, ())
+        grouped = (
+            frame.group_by("currency")
+            .agg(pl.len(), pl.col("billable_s").sum(), pl.col("charge").sum())
+            .sort("currency")
+        )
+        totals = tuple(
+            FileTotal(piece.sha256, piece.period, currency, calls, billable, Decimal(charge))
+            for currency, calls, billable, charge in grouped.iter_rows()
+        )
+        return cls(piece.kind, piece.sha256, piece.period, frame.height, (), totals)
+
+
+# Rows of new files rated together: the same bound as ``cdr-rating rate``'s slices.
+SLICE_ROWS = PIPELINE_SLICE_ROWS
+
+
+def file_groups(files: Sequence[InboxFile], slice_rows: int | None = None) -> list[list[InboxFile]]:
+    """The new files in groups of about ``slice_rows`` rows, in name order, rated one
+    group at a time so that a night of any size fits in memory. A file is never cut (its
+    store files are named after it); a larger one is a group of its own."""
+    limit = slice_rows or SLICE_ROWS
+    groups: list[list[InboxFile]] = [[]]
+    filled = 0
+    for file in files:
+        rows = estimated_rows(file.path)
+        if groups[-1] and filled + rows > limit:
+            groups.append([])
+            filled = 0
+        groups[-1].append(file)
+        filled += rows
+    return [group for group in groups if group]
 
 
 def _list_inbox(settings: Settings) -> list[InboxFile]:
