@@ -350,3 +350,26 @@ def test_rerating_gives_the_allowance_to_the_first_call_whatever_order_it_came(
         "later": "1.200000000",
         "earlier": "0.600000000",
     }
+
+
+def test_explain_shows_the_allowance_a_call_took_and_what_the_invoice_bills(
+    closed: tuple[Path, Path],
+) -> None:
+    config, data_dir = closed
+    from test_invoices import cli
+
+    rated = pl.concat(
+        [pl.read_parquet(path) for path in sorted((data_dir / "rated").rglob("*.parquet"))]
+    )
+    national = (
+        rated.filter(pl.col("prefix").str.starts_with("4930") & (pl.col("charge") > 0))
+        .sort("start", "call_id")
+        .row(0, named=True)
+    )
+    shown = cli(config, data_dir, "explain", national["call_id"], "--period", PERIOD)
+
+    assert shown.returncode == 0, shown.stderr
+    charge = f"{national['charge'].normalize():f}"
+    assert f"allowance national-1000 covers {national['billable_s']} of its" in shown.stdout
+    assert f"worth {charge} EUR" in shown.stdout
+    assert "the invoice bills 0 EUR for it" in shown.stdout
