@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from cdr_rating.cli import app
 
 SHEET = """\
 id = "split"
@@ -215,3 +222,40 @@ def test_sheet_check(workdir: Path) -> None:
     bad = run("sheet", "check", "split.toml", "bad.toml", cwd=workdir)
     assert bad.returncode == 2
     assert "bad.csv:2: column 'prefix'" in bad.stderr
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every leaf command of the program, with the words that call it."""
+    children = getattr(command, "commands", None)
+    if children is None:
+        yield path, command
+        return
+    for name, child in children.items():
+        yield from _commands(child, (*path, name))
+
+
+def test_help_shows_boolean_flags_without_a_value() -> None:
+    """``--close`` takes no value, so its help line shows none (no ``<bool>``, ``BOOLEAN``)."""
+    runner = CliRunner()
+    checked = []
+    for path, command in _commands(typer.main.get_command(app)):
+        done = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+        assert done.exit_code == 0, done.output
+        assert "<bool>" not in done.output, path
+        assert "BOOLEAN" not in done.output, path
+        flags = [p.opts[0] for p in command.params if getattr(p, "is_flag", False)]
+        for flag in [*flags, "--help"]:
+            [line] = [x for x in done.output.splitlines() if x.split()[:1] == [flag]]
+            # The flag, then at least two spaces, then its help text: no value placeholder.
+            assert re.fullmatch(rf"\s+{flag}\s{{2,}}[^\s<][^<>]*", line), (path, line)
+            checked.append((path, flag))
+    assert (("run",), "--close") in checked
+    assert (("rerate",), "--apply") in checked
+    assert (("rate",), "--fail-on-rejects") in checked
+    assert (("sheet", "import"), "--skip-bad-rows") in checked
+
+
+def test_a_boolean_flag_rejects_a_value(workdir: Path) -> None:
+    done = run("run", "--close", "true", cwd=workdir)
+    assert done.returncode == 2
+    assert "unexpected extra argument" in done.stderr

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-import typer
-
-from cdr_rating.cli.console import error_console
+from cdr_rating.cli.console import command_group, error_console
 from cdr_rating.cli.invoice import invoice_app
 from cdr_rating.cli.rate import explain_command, rate_command
 from cdr_rating.cli.rerate import rerate_command
@@ -15,11 +13,10 @@ from cdr_rating.cli.run import run_command
 from cdr_rating.cli.sheet import sheet_app
 from cdr_rating.errors import CdrRatingError, ConfigError, ExitCode
 
-app = typer.Typer(
+app = command_group(
     name="cdr-rating",
     help="Rate call detail records exactly, and invoice them.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 app.command("rate")(rate_command)

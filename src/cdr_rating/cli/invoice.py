@@ -21,14 +21,14 @@ from cdr_rating.billing.invoices import (
     void_invoice,
 )
 from cdr_rating.billing.period import period_bounds
-from cdr_rating.cli.console import data_console, error_console
+from cdr_rating.cli.console import command_group, data_console, error_console
 from cdr_rating.config import Settings, load_settings
 from cdr_rating.errors import UsageError
 from cdr_rating.ledger import Ledger
 from cdr_rating.render.terminal import invoice_table, invoices_table
 from cdr_rating.store import DataDir, RunLock
 
-invoice_app = typer.Typer(help="Preview, list, show and void invoices.", no_args_is_help=True)
+invoice_app = command_group(help="Preview, list, show and void invoices.", no_args_is_help=True)
 
 ConfigOption = Annotated[
     Path | None,
