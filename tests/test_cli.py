@@ -258,4 +258,16 @@ def test_help_shows_boolean_flags_without_a_value() -> None:
 def test_a_boolean_flag_rejects_a_value(workdir: Path) -> None:
     done = run("run", "--close", "true", cwd=workdir)
     assert done.returncode == 2
-    assert "unexpected extra argument" in done.stderr
+    assert done.stderr == (
+        "cdr-rating: error: Got unexpected extra argument(s) (true) (see cdr-rating run --help)\n"
+    )
+
+
+def test_a_bad_option_is_one_line(workdir: Path) -> None:
+    done = run(
+        "rate", "cdrs.csv", "--sheet", "split.toml", "--out", "o.csv", "--bogus", cwd=workdir
+    )
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("cdr-rating: error: No such option: --bogus")
+    assert line.endswith("(see cdr-rating rate --help)")

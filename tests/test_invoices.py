@@ -276,3 +276,37 @@ def test_a_killed_close_finishes_without_gaps_or_doubles(tmp_path: Path) -> None
         assert state == expected, f"after a kill at {point}"
         leftovers = list((config.parent / "var" / "invoices" / PERIOD).glob("calls-*.parquet"))
         assert len(leftovers) == 1, f"unreferenced appendix files after a kill at {point}"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        (
+            "--period",
+            "2026-13",
+            "cdr-rating: error: period '2026-13' is not YYYY-MM (e.g. 2026-10)",
+        ),
+        ("--period", "2026-1", "cdr-rating: error: period '2026-1' is not YYYY-MM (e.g. 2026-10)"),
+        ("--status", "foo", "'foo' is not one of 'draft', 'final', 'void'"),
+    ],
+)
+def test_invoice_list_rejects_a_bad_filter(
+    closed: tuple[Path, Path], option: str, value: str, message: str
+) -> None:
+    config, data_dir = closed
+    done = cli(config, data_dir, "invoice", "list", option, value)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()  # one line, no "no invoices"
+    assert line.startswith("cdr-rating: error: ")
+    assert message in line
+
+
+def test_invoice_list_status_is_a_choice(closed: tuple[Path, Path]) -> None:
+    config, data_dir = closed
+    helped = cli(config, data_dir, "invoice", "list", "--help")
+    assert "--status <draft|final|void>" in helped.stdout
+    final = cli(config, data_dir, "invoice", "list", "--status", "final", "--format", "json")
+    assert [row["status"] for row in json.loads(final.stdout)] == ["final"] * 3
+    void = cli(config, data_dir, "invoice", "list", "--status", "void", "--period", PERIOD)
+    assert (void.returncode, void.stderr) == (0, "no invoices\n")

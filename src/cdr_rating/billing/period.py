@@ -129,6 +129,8 @@ def period_bounds(period: str, timezone: str) -> tuple[dt.datetime, dt.datetime]
     """The first instant of ``period`` (``YYYY-MM``) and of the next, in ``timezone``."""
     try:
         first = dt.datetime.strptime(period + "-01", "%Y-%m-%d").replace(tzinfo=ZoneInfo(timezone))
+        if len(period) != len("2026-10"):  # strptime also takes 2026-1
+            raise ValueError(period)
     except ValueError as exc:
         raise UsageError(f"period {period!r} is not YYYY-MM (e.g. 2026-10)") from exc
     year, month = (first.year + 1, 1) if first.month == 12 else (first.year, first.month + 1)

@@ -51,6 +51,12 @@ class ListFormat(StrEnum):
     JSON = "json"
 
 
+class Status(StrEnum):
+    DRAFT = "draft"
+    FINAL = "final"
+    VOID = "void"
+
+
 @invoice_app.command("preview")
 def preview_command(
     account: Annotated[str, typer.Argument(help="The account.", show_default=False)],
@@ -87,9 +93,11 @@ def preview_command(
 
 @invoice_app.command("list")
 def list_command(
-    period: Annotated[str | None, typer.Option("--period", help="Only this period.")] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="Only this billing period (YYYY-MM).")
+    ] = None,
     account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="draft, final or void.")] = None,
+    status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
     output: Annotated[ListFormat, typer.Option("--format", help="table or json.")] = (
         ListFormat.TABLE
     ),
@@ -97,10 +105,17 @@ def list_command(
 ) -> None:
     """Invoices and credit and debit notes in the ledger."""
     settings = load_settings(config)
+    if period is not None:
+        period_bounds(period, settings.billing.timezone)  # a usage error unless YYYY-MM
     with _ledger(settings) as ledger:
         rows = [
             record.summary()
-            for record in list_invoices(ledger, period=period, account=account, status=status)
+            for record in list_invoices(
+                ledger,
+                period=period,
+                account=account,
+                status=None if status is None else str(status),
+            )
         ]
     if output is ListFormat.JSON:
         _print_json(rows)
