@@ -22,6 +22,7 @@ from cdr_rating.billing.invoices import (
 )
 from cdr_rating.billing.period import period_bounds
 from cdr_rating.cli.console import command_group, data_console, error_console
+from cdr_rating.cli.files import shown_path, write_output
 from cdr_rating.config import Settings, load_settings
 from cdr_rating.errors import UsageError
 from cdr_rating.ledger import Ledger
@@ -109,7 +110,7 @@ def list_command(
         period_bounds(period, settings.billing.timezone)  # a usage error unless YYYY-MM
     with _ledger(settings) as ledger:
         rows = [
-            record.summary()
+            _shown(settings, record.summary())
             for record in list_invoices(
                 ledger,
                 period=period,
@@ -138,7 +139,10 @@ def show_command(
     settings = load_settings(config)
     with _ledger(settings) as ledger:
         record = find_invoice(ledger, number)
-        summary = {**record.summary(), "lines": invoice_lines(ledger, record.invoice_id)}
+        summary = {
+            **_shown(settings, record.summary()),
+            "lines": invoice_lines(ledger, record.invoice_id),
+        }
     data = DataDir(settings.paths.data_dir)
     if output is DocumentFormat.PDF and record.pdf and (data.root / record.pdf).is_file():
         _write_bytes((data.root / record.pdf).read_bytes(), out)
@@ -162,6 +166,11 @@ def void_command(
         )
         render_missing(settings, ledger, numbers=[number], workers=1)
     error_console.print(f"{record.number} is void: {reason}", markup=False, highlight=False)
+
+
+def _shown(settings: Settings, summary: dict[str, Any]) -> dict[str, Any]:
+    """An invoice's summary with its PDF as an absolute path (stored: in the data dir)."""
+    return {**summary, "pdf": shown_path(settings.paths.data_dir, summary["pdf"])}
 
 
 def _ledger(settings: Settings) -> Ledger:
@@ -207,11 +216,11 @@ def _write_text(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        write_output(out, "--out", lambda path: path.write_text(text, encoding="utf-8"))
 
 
 def _write_bytes(data: bytes, out: Path | None) -> None:
     if out is None:
         sys.stdout.buffer.write(data)
     else:
-        out.write_bytes(data)
+        write_output(out, "--out", lambda path: path.write_bytes(data))
