@@ -15,6 +15,7 @@ import typer.main
 from typer.testing import CliRunner
 
 from cdr_rating.cli import app
+from nightly import corrupt_parquet
 
 SHEET = """\
 id = "split"
@@ -271,3 +272,33 @@ def test_a_bad_option_is_one_line(workdir: Path) -> None:
     [line] = done.stderr.splitlines()
     assert line.startswith("cdr-rating: error: No such option: --bogus")
     assert line.endswith("(see cdr-rating rate --help)")
+
+
+@pytest.mark.parametrize("option", ["--out", "--rejects"])
+def test_rate_into_an_unwritable_place_exits_2(workdir: Path, option: str) -> None:
+    (workdir / "afile").write_text("")  # a file where a folder should be: fails for root too
+    outputs = {"--out": "out.csv", "--rejects": "rej.csv", option: "afile/x.csv"}
+    given = [word for pair in outputs.items() for word in pair]
+    done = run("rate", "cdrs.csv", "--sheet", "split.toml", *given, cwd=workdir)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"cdr-rating: error: afile/x.csv: cannot write it: Not a directory; give {option} a "
+        "writable path\n"
+    )
+
+
+def test_rate_a_corrupt_parquet_file_exits_3_naming_it(workdir: Path) -> None:
+    corrupt_parquet(workdir / "corrupt.parquet")
+    done = run("rate", "cdrs.csv", "corrupt.parquet", "--sheet", "split.toml", "--out", "o.csv",
+               cwd=workdir)  # fmt: skip
+    assert done.returncode == 3
+    [line] = done.stderr.splitlines()
+    assert line.startswith("cdr-rating: error: corrupt.parquet: cannot be read (parquet: ")
+    assert not (workdir / "o.csv").exists()
+
+
+def test_rate_a_directory_exits_3_naming_it(workdir: Path) -> None:
+    (workdir / "calls.csv").mkdir()
+    done = run("rate", "calls.csv", "--sheet", "split.toml", "--out", "o.csv", cwd=workdir)
+    assert done.returncode == 3
+    assert done.stderr == "cdr-rating: error: calls.csv: is a directory; give the CDR files in it\n"
