@@ -172,3 +172,14 @@ def tree(folder: Path) -> dict[str, tuple[int, int]]:
         path.relative_to(folder).as_posix(): (path.stat().st_size, path.stat().st_mtime_ns)
         for path in folder.rglob("*")
     }
+
+
+def corrupt_parquet(path: Path, csv: Path = SAMPLE) -> Path:
+    """A Parquet file of ``csv``'s rows whose header and footer read but whose data does
+    not: only reading it whole fails, with an error that names no file."""
+    pl.read_csv(csv, infer_schema=False).write_parquet(path, compression="uncompressed")
+    data = bytearray(path.read_bytes())
+    footer = int.from_bytes(data[-8:-4], "little")
+    data[54 : len(data) - 8 - footer - 50] = b"\xff" * (len(data) - 8 - footer - 104)
+    path.write_bytes(bytes(data))
+    return path

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from cdr_rating.cli import app
+from nightly import corrupt_parquet
 
 SHEET = """\
 id = "split"
@@ -215,3 +223,82 @@ def test_sheet_check(workdir: Path) -> None:
     bad = run("sheet", "check", "split.toml", "bad.toml", cwd=workdir)
     assert bad.returncode == 2
     assert "bad.csv:2: column 'prefix'" in bad.stderr
+
+
+def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every leaf command of the program, with the words that call it."""
+    children = getattr(command, "commands", None)
+    if children is None:
+        yield path, command
+        return
+    for name, child in children.items():
+        yield from _commands(child, (*path, name))
+
+
+def test_help_shows_boolean_flags_without_a_value() -> None:
+    """``--close`` takes no value, so its help line shows none (no ``<bool>``, ``BOOLEAN``)."""
+    runner = CliRunner()
+    checked = []
+    for path, command in _commands(typer.main.get_command(app)):
+        done = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "400"})
+        assert done.exit_code == 0, done.output
+        assert "<bool>" not in done.output, path
+        assert "BOOLEAN" not in done.output, path
+        flags = [p.opts[0] for p in command.params if getattr(p, "is_flag", False)]
+        for flag in [*flags, "--help"]:
+            [line] = [x for x in done.output.splitlines() if x.split()[:1] == [flag]]
+            # The flag, then at least two spaces, then its help text: no value placeholder.
+            assert re.fullmatch(rf"\s+{flag}\s{{2,}}[^\s<][^<>]*", line), (path, line)
+            checked.append((path, flag))
+    assert (("run",), "--close") in checked
+    assert (("rerate",), "--apply") in checked
+    assert (("rate",), "--fail-on-rejects") in checked
+    assert (("sheet", "import"), "--skip-bad-rows") in checked
+
+
+def test_a_boolean_flag_rejects_a_value(workdir: Path) -> None:
+    done = run("run", "--close", "true", cwd=workdir)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "cdr-rating: error: Got unexpected extra argument(s) (true) (see cdr-rating run --help)\n"
+    )
+
+
+def test_a_bad_option_is_one_line(workdir: Path) -> None:
+    done = run(
+        "rate", "cdrs.csv", "--sheet", "split.toml", "--out", "o.csv", "--bogus", cwd=workdir
+    )
+    assert done.returncode == 2
+    [line] = done.stderr.splitlines()
+    assert line.startswith("cdr-rating: error: No such option: --bogus")
+    assert line.endswith("(see cdr-rating rate --help)")
+
+
+@pytest.mark.parametrize("option", ["--out", "--rejects"])
+def test_rate_into_an_unwritable_place_exits_2(workdir: Path, option: str) -> None:
+    (workdir / "afile").write_text("")  # a file where a folder should be: fails for root too
+    outputs = {"--out": "out.csv", "--rejects": "rej.csv", option: "afile/x.csv"}
+    given = [word for pair in outputs.items() for word in pair]
+    done = run("rate", "cdrs.csv", "--sheet", "split.toml", *given, cwd=workdir)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"cdr-rating: error: afile/x.csv: cannot write it: Not a directory; give {option} a "
+        "writable path\n"
+    )
+
+
+def test_rate_a_corrupt_parquet_file_exits_3_naming_it(workdir: Path) -> None:
+    corrupt_parquet(workdir / "corrupt.parquet")
+    done = run("rate", "cdrs.csv", "corrupt.parquet", "--sheet", "split.toml", "--out", "o.csv",
+               cwd=workdir)  # fmt: skip
+    assert done.returncode == 3
+    [line] = done.stderr.splitlines()
+    assert line.startswith("cdr-rating: error: corrupt.parquet: cannot be read (parquet: ")
+    assert not (workdir / "o.csv").exists()
+
+
+def test_rate_a_directory_exits_3_naming_it(workdir: Path) -> None:
+    (workdir / "calls.csv").mkdir()
+    done = run("rate", "calls.csv", "--sheet", "split.toml", "--out", "o.csv", cwd=workdir)
+    assert done.returncode == 3
+    assert done.stderr == "cdr-rating: error: calls.csv: is a directory; give the CDR files in it\n"

@@ -92,5 +92,5 @@ def test_unknown_format_is_a_usage_error() -> None:
 def test_a_directory_or_missing_file_is_an_input_error(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
         read_inputs([tmp_path / "missing.csv"])
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match="is a directory; give the CDR files in it"):
         read_inputs([tmp_path])

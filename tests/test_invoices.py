@@ -277,3 +277,71 @@ def test_a_killed_close_finishes_without_gaps_or_doubles(tmp_path: Path) -> None
         assert state == expected, f"after a kill at {point}"
         leftovers = list((config.parent / "var" / "invoices" / PERIOD).glob("calls-*.parquet"))
         assert len(leftovers) == 1, f"unreferenced appendix files after a kill at {point}"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        (
+            "--period",
+            "2026-13",
+            "cdr-rating: error: period '2026-13' is not YYYY-MM (e.g. 2026-10)",
+        ),
+        ("--period", "2026-1", "cdr-rating: error: period '2026-1' is not YYYY-MM (e.g. 2026-10)"),
+        ("--status", "foo", "'foo' is not one of 'draft', 'final', 'void'"),
+    ],
+)
+def test_invoice_list_rejects_a_bad_filter(
+    closed: tuple[Path, Path], option: str, value: str, message: str
+) -> None:
+    config, data_dir = closed
+    done = cli(config, data_dir, "invoice", "list", option, value)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()  # one line, no "no invoices"
+    assert line.startswith("cdr-rating: error: ")
+    assert message in line
+
+
+def test_invoice_list_status_is_a_choice(closed: tuple[Path, Path]) -> None:
+    config, data_dir = closed
+    helped = cli(config, data_dir, "invoice", "list", "--help")
+    assert "--status <draft|final|void>" in helped.stdout
+    final = cli(config, data_dir, "invoice", "list", "--status", "final", "--format", "json")
+    assert [row["status"] for row in json.loads(final.stdout)] == ["final"] * 3
+    void = cli(config, data_dir, "invoice", "list", "--status", "void", "--period", PERIOD)
+    assert (void.returncode, void.stderr) == (0, "no invoices\n")
+
+
+def test_invoice_output_paths_are_absolute(closed: tuple[Path, Path]) -> None:
+    """The ledger keeps the PDF relative to the data dir; output names the real file."""
+    config, data_dir = closed
+    listed = json.loads(cli(config, data_dir, "invoice", "list", "--format", "json").stdout)
+    shown = json.loads(
+        cli(config, data_dir, "invoice", "show", "INV-2026-000002", "--format", "json").stdout
+    )
+    expected = str((data_dir / "invoices" / PERIOD / "INV-2026-000002.pdf").resolve())
+    assert listed[1]["pdf"] == shown["pdf"] == expected
+    assert all(Path(row["pdf"]).is_absolute() and Path(row["pdf"]).is_file() for row in listed)
+    assert invoice_state(data_dir)["invoices"][1][-1] == "invoices/2026-10/INV-2026-000002.pdf"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["invoice", "preview", "BETA-002", "--period", PERIOD, "--format", "pdf"],
+        ["invoice", "show", "INV-2026-000002", "--format", "pdf"],
+        ["invoice", "show", "INV-2026-000002", "--format", "json"],
+    ],
+)
+def test_invoice_out_into_a_missing_folder_exits_2(
+    closed: tuple[Path, Path], tmp_path: Path, command: list[str]
+) -> None:
+    config, data_dir = closed
+    out = tmp_path / "nonexistent" / "dir" / "x.pdf"
+    done = cli(config, data_dir, *command, "--out", str(out))
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"cdr-rating: error: {out}: cannot write it: No such file or directory; give --out a "
+        "writable path\n"
+    )

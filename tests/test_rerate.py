@@ -373,3 +373,53 @@ def test_explain_shows_the_allowance_a_call_took_and_what_the_invoice_bills(
     assert f"allowance national-1000 covers {national['billable_s']} of its" in shown.stdout
     assert f"worth {charge} EUR" in shown.stdout
     assert "the invoice bills 0 EUR for it" in shown.stdout
+
+
+def test_the_summary_says_what_was_written(closed: tuple[Path, Path]) -> None:
+    from test_invoices import cli
+
+    config, data_dir = closed
+    sheets = corrected_sheets(data_dir.parent, uk_fixed="0.0100")
+    folder, calls = data_dir.parent / "dispute", data_dir.parent / "calls.csv"
+    common = ["rerate", "--period", PERIOD, "--account", "BETA-002", "--sheets", str(sheets)]
+    report = [
+        f"{folder.resolve()}/dispute-BETA-002-2026-10.{ext}" for ext in ("csv", "html", "pdf")
+    ]
+    written = ", ".join([str(calls.resolve()), *report])
+
+    nothing = cli(config, data_dir, *common)
+    assert nothing.returncode == 0, nothing.stderr
+    assert nothing.stderr.splitlines()[-1] == (
+        "preview only: nothing was written (--apply --reason TEXT commits it)"
+    )
+    files = cli(config, data_dir, *common, "--calls", str(calls), "--report", str(folder))
+    assert files.returncode == 0, files.stderr
+    assert files.stderr.splitlines()[-1] == (
+        f"preview: the ledger and store are unchanged; wrote {written}"
+    )
+    assert len(invoice_state(data_dir)["invoices"]) == 3  # no note: nothing was applied
+
+    unwritable = data_dir.parent / "afile"
+    unwritable.write_text("")
+    refused = cli(config, data_dir, *common, "--apply", "--reason", "UK fixed rate",
+                  "--calls", str(unwritable / "calls.csv"))  # fmt: skip
+    assert refused.returncode == 2
+    assert refused.stderr == (
+        f"cdr-rating: error: {unwritable / 'calls.csv'}: cannot write it: Not a directory; "
+        "give --calls a writable path\n"
+    )
+    assert len(invoice_state(data_dir)["invoices"]) == 3  # checked before anything is applied
+
+    applied = cli(config, data_dir, *common, "--apply", "--reason", "UK fixed rate",
+                  "--calls", str(calls), "--report", str(folder), "--format", "json")  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    summary = applied.stderr.splitlines()
+    assert "preview" not in applied.stderr
+    assert summary[-2].startswith("applied as ")
+    assert summary[-2].endswith("store files replaced, notes issued: CN-2026-000001")
+    assert summary[-1] == f"wrote {written}"
+    document = json.loads(applied.stdout)
+    assert document["written"] == written.split(", ")
+    manifest = Path(document["applied"]["manifest"])
+    assert manifest.is_absolute()
+    assert manifest.is_file()

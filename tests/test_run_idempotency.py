@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from cdr_rating.ledger import Ledger
 from nightly import (
     NOVEMBER,
     ROOT,
+    corrupt_parquet,
     ledger_state,
     make_workspace,
     run_cli,
@@ -226,3 +228,42 @@ def test_the_demo_configuration_ingests_the_sample_month(tmp_path: Path) -> None
     assert (report.read, report.rated, report.rejected) == (43270, 43242, 28)
     assert report.totals["EUR"].charge == "2946.4473"
     assert report.totals["USD"].charge == "1368.226946"
+
+
+def test_skipped_files_are_counted_and_listed_only_with_verbose(config: Path) -> None:
+    """Files whose content was ingested are one count in the summary, not a line each."""
+    assert run_cli(config, "--log-format", "text").returncode == 0
+    inbox = config.parent / "inbox"
+    for path in inbox.iterdir():  # a new modification time: the files are hashed again
+        os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    quiet = run_cli(config, "--log-format", "text")
+    assert quiet.returncode == 0, quiet.stderr
+    lines = quiet.stderr.splitlines()
+    assert lines[0].endswith(": files 0 new, 2 already ingested")
+    assert not [line for line in lines if line.startswith("skipped")]
+
+    verbose = run_cli(config, "--log-format", "text", "--verbose")
+    assert verbose.returncode == 0, verbose.stderr
+    listed = [line for line in verbose.stderr.splitlines() if line.startswith("skipped")]
+    assert [line.split(": ")[0] for line in listed] == [
+        f"skipped {(inbox / name).resolve()}" for name in ("2026-10-01-a.csv", "2026-10-01-b.csv")
+    ]
+    assert listed[0].split(": ", 1)[1].startswith("same content as 2026-10-01-a.csv, ingested ")
+
+
+def test_a_corrupt_parquet_file_in_the_inbox_exits_3_naming_it(config: Path) -> None:
+    broken = corrupt_parquet(config.parent / "inbox" / "zz-broken.parquet")
+    done = run_cli(config, "--log-format", "text")
+    assert done.returncode == 3
+    [line] = done.stderr.splitlines()
+    assert line.startswith(f"cdr-rating: error: {broken}: cannot be read (parquet: ")
+    with Ledger.open(config.parent / "var" / "ledger.sqlite") as ledger:
+        assert ledger.ingested_files() == {}
+
+
+def test_the_json_summary_gives_the_manifest_as_an_absolute_path(config: Path) -> None:
+    done = run_cli(config, "--log-format", "json")
+    assert done.returncode == 0, done.stderr
+    manifest = Path(json.loads(done.stderr.splitlines()[-1])["manifest"])
+    assert manifest.is_absolute()
+    assert manifest.is_file()

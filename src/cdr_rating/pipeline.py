@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
@@ -13,7 +14,7 @@ import pyarrow.parquet as pq
 
 from cdr_rating.cdrs import InputOptions, mark_duplicates, parsed_calls, prepare_calls, read_inputs
 from cdr_rating.cdrs.raw_lines import attach_raw
-from cdr_rating.errors import CdrRatingError, UsageError
+from cdr_rating.errors import CdrRatingError, InputError, UsageError
 from cdr_rating.output import rated_for_csv
 from cdr_rating.rating import RatingPlan, rate_outcome, split_outcome
 from cdr_rating.rating.engine import (
@@ -75,7 +76,8 @@ def rate_files(
     paths: Sequence[Path], plan: RatingPlan, fmt: str = "auto", options: InputOptions | None = None
 ) -> RatingResult:
     """Rate every call in ``paths``; reject each row that cannot be rated, with a reason."""
-    outcome = _collect(rate_lazy(paths, plan, fmt, options))
+    with _reading(paths, fmt):
+        outcome = _collect(rate_lazy(paths, plan, fmt, options))
     rated, rejects = split_outcome(outcome)
     return _checked(
         RatingResult(rated=rated, rejects=_finish_rejects(rejects), read=outcome.height)
@@ -127,7 +129,8 @@ def rate_to_file(
     """
     slices = input_slices(paths, fmt, slice_rows or SLICE_ROWS)
     parse = _parser(plan, options)
-    repeating = _repeated_call_ids(slices, parse) if len(slices) > 1 else None
+    with _reading(paths, fmt):
+        repeating = _repeated_call_ids(slices, parse) if len(slices) > 1 else None
     summaries: list[RatingSummary] = []
 
     def rate_into(rated_file: Path, rejects_file: Path | None) -> None:
@@ -159,7 +162,8 @@ def rate_to_file(
             write_atomically(rejects_out, lambda rejects_file: rate_into(rated_file, rejects_file))
 
     check_output_suffix(out, rejects_out)
-    write_atomically(out, rated_then_rejects)
+    with _reading(paths, fmt):
+        write_atomically(out, rated_then_rejects)
     summary = _combined(summaries)
     if not summary.reconciles():
         raise CdrRatingError(_unreconciled(summary.read, summary.rated, summary.rejected))
@@ -354,10 +358,40 @@ def check_output_suffix(*paths: Path | None) -> None:
 
 
 def _collect(outcome: pl.LazyFrame, engine: Literal["auto", "streaming"] = "auto") -> pl.DataFrame:
+    """Polars errors go up to ``_reading``, which tells an unreadable input from a bug."""
+    return outcome.collect(engine=engine)
+
+
+@contextmanager
+def _reading(paths: Sequence[Path], fmt: str) -> Iterator[None]:
+    """An error of Polars or the OS while rating: an ``InputError`` naming the file when
+    an input cannot be read on its own (a corrupt Parquet file), else the error itself."""
     try:
-        return outcome.collect(engine=engine)
-    except pl.exceptions.ComputeError as exc:
-        raise CdrRatingError(f"reading the input failed: {str(exc).splitlines()[0]}") from exc
+        yield
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        unreadable = unreadable_input(paths, fmt)
+        if unreadable is None:
+            raise
+        raise unreadable from exc
+
+
+def unreadable_input(paths: Sequence[Path], fmt: str = "auto") -> InputError | None:
+    """The first of ``paths`` that cannot be read whole on its own, as an ``InputError``
+    naming it; ``None`` when each one reads.
+
+    Polars reads lazily, so a file that is corrupt past its header fails only while the
+    whole input is rated, with an error that names no file: this finds the file.
+    """
+    for path in paths:
+        try:
+            for raw in read_inputs([path], fmt):
+                raw.collect()
+        except InputError as exc:
+            return exc
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            return InputError(f"{path}: cannot be read ({reason})")
+    return None
 
 
 def _finish_rejects(rejects: pl.DataFrame) -> pl.DataFrame:

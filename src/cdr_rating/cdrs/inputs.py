@@ -100,6 +100,8 @@ def read_inputs(paths: Sequence[Path], fmt: str = "auto") -> list[pl.LazyFrame]:
         raise UsageError("no input files given")
     frames = []
     for path in paths:
+        if path.is_dir():
+            raise InputError(f"{path}: is a directory; give the CDR files in it")
         if not path.is_file():
             raise InputError(f"{path}: input file not found")
         try:

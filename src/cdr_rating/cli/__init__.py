@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from cdr_rating.cli.console import error_console
+from cdr_rating.cli.console import command_group, error_console
 from cdr_rating.cli.invoice import invoice_app
 from cdr_rating.cli.rate import explain_command, rate_command
 from cdr_rating.cli.rerate import rerate_command
@@ -15,11 +15,10 @@ from cdr_rating.cli.run import run_command
 from cdr_rating.cli.sheet import sheet_app
 from cdr_rating.errors import CdrRatingError, ConfigError, ExitCode
 
-app = typer.Typer(
+app = command_group(
     name="cdr-rating",
     help="Rate call detail records exactly, and invoice them.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
 app.command("rate")(rate_command)
@@ -30,10 +29,28 @@ app.add_typer(invoice_app, name="invoice")
 app.command("rerate")(rerate_command)
 
 
+# Click's usage error, which Typer's parser raises for a bad, missing or unknown option
+# or argument (Typer re-exports only its subclass BadParameter).
+ParseError: type[Exception] = typer.BadParameter.__mro__[1]
+
+
 def main() -> None:
     """Entry point: one line on stderr and the documented exit code for every failure."""
     try:
-        app()  # standalone: Typer itself reports usage errors (exit 2) and calls sys.exit
+        # Not standalone: usage errors come here, to be one line like every other error.
+        status = app(prog_name="cdr-rating", standalone_mode=False)
+    except ParseError as exc:
+        context = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" or context is None:
+            exc.show()  # type: ignore[attr-defined]  # the help, for a group called bare
+            sys.exit(ExitCode.USAGE)
+        message = " ".join(exc.format_message().split())  # type: ignore[attr-defined]
+        error_console.print(
+            f"cdr-rating: error: {message} (see {context.command_path} --help)",
+            markup=False,
+            highlight=False,
+        )
+        sys.exit(ExitCode.USAGE)
     except CdrRatingError as exc:
         problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
         for problem in problems:
@@ -41,6 +58,9 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         error_console.print("cdr-rating: interrupted", markup=False)
+        sys.exit(ExitCode.UNEXPECTED)
+    except typer.Abort:
+        error_console.print("cdr-rating: aborted", markup=False)
         sys.exit(ExitCode.UNEXPECTED)
     except BaseException as exc:  # last line of defence (Polars panics are BaseException)
         if isinstance(exc, SystemExit):
@@ -54,3 +74,4 @@ def main() -> None:
             highlight=False,
         )
         sys.exit(ExitCode.UNEXPECTED)
+    sys.exit(status if isinstance(status, int) else ExitCode.OK)

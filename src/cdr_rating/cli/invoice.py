@@ -12,14 +12,15 @@ import typer
 
 from cdr_rating.billing.document import InvoiceDocument
 from cdr_rating.billing.documents import bill_lines
-from cdr_rating.cli.console import data_console, error_console
+from cdr_rating.cli.console import command_group, data_console, error_console
+from cdr_rating.cli.files import shown_path, write_output
 from cdr_rating.config import Settings, load_settings
 from cdr_rating.errors import UsageError
 from cdr_rating.jobs import invoices as jobs
 from cdr_rating.jobs.close import preview
 from cdr_rating.periods import period_bounds
 
-invoice_app = typer.Typer(help="Preview, list, show and void invoices.", no_args_is_help=True)
+invoice_app = command_group(help="Preview, list, show and void invoices.", no_args_is_help=True)
 
 ConfigOption = Annotated[
     Path | None,
@@ -40,6 +41,12 @@ class DocumentFormat(StrEnum):
 class ListFormat(StrEnum):
     TABLE = "table"
     JSON = "json"
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    FINAL = "final"
+    VOID = "void"
 
 
 @invoice_app.command("preview")
@@ -78,9 +85,11 @@ def preview_command(
 
 @invoice_app.command("list")
 def list_command(
-    period: Annotated[str | None, typer.Option("--period", help="Only this period.")] = None,
+    period: Annotated[
+        str | None, typer.Option("--period", help="Only this billing period (YYYY-MM).")
+    ] = None,
     account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="draft, final or void.")] = None,
+    status: Annotated[Status | None, typer.Option("--status", help="Only this status.")] = None,
     output: Annotated[ListFormat, typer.Option("--format", help="table or json.")] = (
         ListFormat.TABLE
     ),
@@ -88,7 +97,14 @@ def list_command(
 ) -> None:
     """Invoices and credit and debit notes in the ledger."""
     settings = load_settings(config)
-    rows = jobs.invoices(settings, period=period, account=account, status=status)
+    if period is not None:
+        period_bounds(period, settings.billing.timezone)  # a usage error unless YYYY-MM
+    rows = [
+        _shown(settings, row)
+        for row in jobs.invoices(
+            settings, period=period, account=account, status=None if status is None else str(status)
+        )
+    ]
     if output is ListFormat.JSON:
         _print_json(rows)
     elif rows:
@@ -110,7 +126,8 @@ def show_command(
 ) -> None:
     """One invoice or note as it was issued."""
     settings = load_settings(config)
-    record, summary = jobs.invoice(settings, number)
+    record, found = jobs.invoice(settings, number)
+    summary = {**_shown(settings, found), "lines": found["lines"]}
     pdf = jobs.stored_pdf(settings, record)
     if output is DocumentFormat.PDF and pdf is not None:
         _write_bytes(pdf.read_bytes(), out)
@@ -129,6 +146,11 @@ def void_command(
     settings = load_settings(config)
     record = jobs.void(settings, number, reason)
     error_console.print(f"{record.number} is void: {reason}", markup=False, highlight=False)
+
+
+def _shown(settings: Settings, summary: dict[str, Any]) -> dict[str, Any]:
+    """An invoice's summary with its PDF as an absolute path (stored: in the data dir)."""
+    return {**summary, "pdf": shown_path(settings.paths.data_dir, summary["pdf"])}
 
 
 def _emit(
@@ -167,11 +189,11 @@ def _write_text(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text)
     else:
-        out.write_text(text, encoding="utf-8")
+        write_output(out, "--out", lambda path: path.write_text(text, encoding="utf-8"))
 
 
 def _write_bytes(data: bytes, out: Path | None) -> None:
     if out is None:
         sys.stdout.buffer.write(data)
     else:
-        out.write_bytes(data)
+        write_output(out, "--out", lambda path: path.write_bytes(data))

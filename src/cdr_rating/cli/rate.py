@@ -9,6 +9,7 @@ import polars as pl
 import typer
 
 from cdr_rating.cli.console import data_console, error_console
+from cdr_rating.cli.files import check_writable
 from cdr_rating.cli.options import (
     AccountsOption,
     CountryOption,
@@ -60,6 +61,9 @@ def rate_command(
 ) -> None:
     """Price every call in INPUT files; write rated calls and rejects."""
     check_output_suffix(out, rejects)  # before the sheets are loaded
+    check_writable(out, "--out")
+    if rejects is not None:
+        check_writable(rejects, "--rejects")
     options = input_options(
         input_tz, international_prefix, trunk_prefix, country_code, strip_prefix
     )

@@ -15,12 +15,14 @@ from rich.table import Table
 from cdr_rating.billing.dispute import dispute_document
 from cdr_rating.billing.rerate import RerateResult
 from cdr_rating.cli.console import data_console, error_console
+from cdr_rating.cli.files import check_writable, shown_path, write_output
 from cdr_rating.config import load_settings
 from cdr_rating.errors import UsageError
 from cdr_rating.jobs.rerate import ApplyReport, rerate, write_changes
 from cdr_rating.jobs.setup import issuer
 from cdr_rating.money import format_amount
 from cdr_rating.periods import period_bounds
+from cdr_rating.pipeline import check_output_suffix
 
 SHOWN_CALLS = 20
 
@@ -71,6 +73,13 @@ def rerate_command(
         raise UsageError("--report needs --account A: a dispute report is about one account")
     settings = load_settings(config)
     period_bounds(period, settings.billing.timezone)
+    # Before anything is re-rated or applied: an output that cannot be written must not
+    # fail the command after --apply has committed.
+    if calls is not None:
+        check_output_suffix(calls)
+        check_writable(calls, "--calls")
+    if report is not None:
+        check_writable(report, "--report", folder=True)
     result, applied = rerate(
         settings,
         period,
@@ -78,17 +87,20 @@ def rerate_command(
         sheets_dir=sheets,
         apply_reason=(reason or "") if apply else None,
     )
+    written: list[Path] = []
     if calls is not None:
-        write_changes(result, calls)
+        write_output(calls, "--calls", lambda path: write_changes(result, path))
+        written.append(calls)
     if report is not None and account is not None:
         from cdr_rating.render.dispute import write_dispute  # noqa: PLC0415 (WeasyPrint: slow)
 
         dispute, rows = dispute_document(
             result, account, issuer(settings), settings.billing.timezone
         )
-        report.mkdir(parents=True, exist_ok=True)
-        for path in write_dispute(dispute, rows, report, settings.paths.templates):
-            error_console.print(f"wrote {path}", markup=False, highlight=False)
+        templates = settings.paths.templates
+        written += write_output(
+            report, "--report", lambda folder: write_dispute(dispute, rows, folder, templates)
+        )
     if output is RerateFormat.JSON:
         document = result.as_dict()
         if applied is not None:
@@ -96,11 +108,13 @@ def rerate_command(
                 "rerate_id": applied.rerate_id,
                 "notes": applied.notes,
                 "files_replaced": applied.files_replaced,
+                "manifest": shown_path(settings.paths.data_dir, applied.manifest),
             }
+        document["written"] = [str(path.resolve()) for path in written]
         sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
     else:
         _print(result)
-    _summary(result, applied)
+    _summary(result, applied, written)
 
 
 def _print(result: RerateResult) -> None:
@@ -164,18 +178,27 @@ def _money(value: object) -> str:
     return str(value)
 
 
-def _summary(result: RerateResult, applied: ApplyReport | None) -> None:
+def _summary(result: RerateResult, applied: ApplyReport | None, written: list[Path]) -> None:
+    """What changes, and what was written: the ledger and store (--apply), the files."""
     totals = ", ".join(
         f"{currency} {amount}" for currency, amount in sorted(result.total_difference().items())
     )
     lines = [f"re-rated {result.period}: {result.changes.height} calls changed"]
     lines.append(f"total difference: {totals or '0'}")
-    if applied is None:
+    files = ", ".join(str(path.resolve()) for path in written)
+    if applied is None and files:
+        lines.append(f"preview: the ledger and store are unchanged; wrote {files}")
+    elif applied is None:
         lines.append("preview only: nothing was written (--apply --reason TEXT commits it)")
     elif result.unchanged:
         lines.append("nothing to apply: the stored calls already price this way")
     else:
         notes = ", ".join(applied.notes) or "none (no finalised invoice changed)"
-        lines.append(f"applied as {applied.rerate_id}: notes issued: {notes}")
+        lines.append(
+            f"applied as {applied.rerate_id}: {applied.files_replaced} store files replaced, "
+            f"notes issued: {notes}"
+        )
+    if applied is not None and files:
+        lines.append(f"wrote {files}")
     for line in lines:
         error_console.print(line, markup=False, highlight=False)

@@ -24,7 +24,7 @@ from cdr_rating.cli.logs import LogFormat, configure_logging
 from cdr_rating.config import load_settings
 from cdr_rating.errors import CdrRatingError, ConfigError
 from cdr_rating.jobs.nightly import Progress as ProgressCallback
-from cdr_rating.jobs.nightly import RunRequest, run_batch
+from cdr_rating.jobs.nightly import RunReport, RunRequest, run_batch
 
 log = logging.getLogger("cdr_rating.cli.run")
 
@@ -56,6 +56,12 @@ def run_command(
         LogFormat,
         typer.Option("--log-format", help="stderr: text, json lines, or auto (text on a tty)."),
     ] = LogFormat.AUTO,
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", help="Also list each file skipped or left in the inbox, and why."
+        ),
+    ] = False,
 ) -> None:
     """Ingest new inbox files into the store: rate, file by period, record in the ledger."""
     chosen = configure_logging(log_format)
@@ -70,12 +76,23 @@ def run_command(
         for problem in exc.problems if isinstance(exc, ConfigError) else [str(exc)]:
             log.error(problem, extra={"data": {"exit_status": int(exc.exit_code)}})
         raise typer.Exit(exc.exit_code) from exc
+    if verbose:
+        _list_files(report, settings.paths.inbox)
+    manifest = None if report.manifest is None else str(report.manifest.resolve())
     if chosen is LogFormat.TEXT:
         for line in report.summary_lines():
             log.info(line)
     else:
-        summary = {**report.as_dict(), "summary": report.summary_lines()}
+        summary = {**report.as_dict(), "manifest": manifest, "summary": report.summary_lines()}
         log.info(report.summary_lines()[0], extra={"data": summary})
+
+
+def _list_files(report: RunReport, inbox: Path) -> None:
+    """One line per inbox file not ingested (the summary counts them), by absolute path."""
+    for verb, files in (("skipped", report.skipped), ("left in the inbox", report.deferred)):
+        for file in files:
+            path = str((inbox / file.name).resolve())
+            log.info("%s %s: %s", verb, path, file.why, extra={"data": {"file": path}})
 
 
 @contextmanager

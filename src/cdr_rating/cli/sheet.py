@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cdr_rating.cli.console import data_console, error_console
+from cdr_rating.cli.console import command_group, data_console, error_console
 from cdr_rating.errors import ExitCode, SheetError, UsageError
 from cdr_rating.money import RoundingMethod
 from cdr_rating.sheets import load_sheet
@@ -20,7 +20,7 @@ from cdr_rating.sheets.importers import (
     write_sheet,
 )
 
-sheet_app = typer.Typer(help="Check rate sheets and import rate decks.", no_args_is_help=True)
+sheet_app = command_group(help="Check rate sheets and import rate decks.", no_args_is_help=True)
 
 
 @sheet_app.command("check")

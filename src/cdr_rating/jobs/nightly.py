@@ -48,7 +48,7 @@ from cdr_rating.ledger import FileTotal, IngestedFile, Ledger, PartitionFile, Ru
 from cdr_rating.money import format_amount
 from cdr_rating.periods import check_period, period_bounds, period_of
 from cdr_rating.pipeline import SLICE_ROWS as PIPELINE_SLICE_ROWS
-from cdr_rating.pipeline import estimated_rows, rate_lazy
+from cdr_rating.pipeline import estimated_rows, rate_lazy, unreadable_input
 from cdr_rating.rating import RatingPlan
 from cdr_rating.rating.engine import split_outcome
 from cdr_rating.rejects import with_messages
@@ -455,7 +455,7 @@ class _Batch:
                 first_of[file.sha256] = file.name
                 new.append(file)
                 continue
-            log.info("skipped %s: %s", file.name, why)
+            log.debug("skipped %s: %s", file.name, why)  # listed by run --verbose
             self.report.skipped.append(SkippedFile(file.name, file.sha256, why))
         return new
 
@@ -495,10 +495,11 @@ class _Batch:
         self, files: Sequence[InboxFile], plan: RatingPlan, options: InputOptions
     ) -> pl.DataFrame:
         fmt = self.settings.input.format
+        paths = [file.path for file in files]
         try:
-            return rate_lazy([file.path for file in files], plan, fmt, options).collect()
-        except pl.exceptions.PolarsError as exc:
-            raise InputError(
+            return rate_lazy(paths, plan, fmt, options).collect()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise unreadable_input(paths, fmt) or InputError(
                 f"{self.settings.paths.inbox}: reading the new files failed: "
                 f"{str(exc).strip().splitlines()[0]}"
             ) from exc
@@ -516,7 +517,7 @@ class _Batch:
         for file in new:
             if str(file.path) not in wanted:
                 why = f"no call in period {period}; a run without --period ingests it"
-                log.info("left %s in the inbox: %s", file.name, why)
+                log.debug("left %s in the inbox: %s", file.name, why)  # run --verbose
                 self.report.deferred.append(SkippedFile(file.name, file.sha256, why))
         if len(keep) == len(new) or not keep:
             return outcome, keep
