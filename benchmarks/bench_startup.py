@@ -15,9 +15,9 @@ Reported per command: the median and the fastest wall time, the median CPU time 
 system) and the peak RSS, all from ``wait4``, and the median as a multiple of
 ``import polars``'s median; the target (issue 12) is at most 1.3x for ``cdr-rating
 --help`` and ``cdr-rating rate --help``. A child that runs ``cdr-rating --help`` (and
-one for ``rate --help``) in-process reports which heavy packages it imported: WeasyPrint
-should not be, as nothing is rendered. ``python -X importtime`` of ``cdr-rating --help``
-gives the cumulative import time of those packages. ``--json FILE`` also writes the
+one for ``rate --help``) in-process under ``python -X importtime`` reports which heavy
+packages it imported, and the cumulative import time of each: WeasyPrint should not be
+among them, as nothing is rendered. ``--json FILE`` also writes the
 measurements as JSON (what ``harness.py`` reads).
 
 Example::
@@ -93,30 +93,28 @@ def probe_source(argv: list[str]) -> str:
     return constants + PROBE
 
 
-def imported(argv: list[str]) -> list[str]:
-    """The heavy packages ``cdr-rating ARGV`` imports (run in-process in a child)."""
+def probe(argv: list[str]) -> tuple[list[str], dict[str, float]]:
+    """Which heavy packages ``cdr-rating ARGV`` imports, and the cumulative import time
+    (ms) of each, from one child run in-process under ``python -X importtime`` (which
+    logs a module once, at its first import)."""
     done = run_child(
-        [sys.executable, "-c", probe_source(argv)], env=clean_env(), capture_stdout=True
+        [sys.executable, "-X", "importtime", "-c", probe_source(argv)],
+        env=clean_env(),
+        capture_stdout=True,
     )
-    for line in reversed(done.stdout.splitlines()):
-        if line.startswith(MARKER):
-            found: list[str] = json.loads(line.removeprefix(MARKER))
-            return found
-    raise SystemExit(f"the import probe of cdr-rating {' '.join(argv)} failed:\n{done.stderr}")
-
-
-def import_times(argv: list[str]) -> dict[str, float]:
-    """Cumulative import time (ms) of each heavy package ``cdr-rating ARGV`` imports,
-    from ``python -X importtime`` (which logs a module once, at its first import)."""
-    done = run_child(
-        [sys.executable, "-X", "importtime", "-c", probe_source(argv)], env=clean_env()
-    )
-    found: dict[str, float] = {}
+    packages = [
+        json.loads(line.removeprefix(MARKER))
+        for line in done.stdout.splitlines()
+        if line.startswith(MARKER)
+    ]
+    if not packages:
+        raise SystemExit(f"the import probe of cdr-rating {' '.join(argv)} failed:\n{done.stderr}")
+    times: dict[str, float] = {}
     for line in done.stderr.splitlines():
         match = IMPORT_LINE.match(line)
         if match is not None and match.group(3) in HEAVY:
-            found[match.group(3)] = int(match.group(2)) / 1000
-    return found
+            times[match.group(3)] = int(match.group(2)) / 1000
+    return packages[-1], times
 
 
 def measure(runs: int, warmup: int = 1) -> dict[str, dict[str, Any]]:
@@ -139,7 +137,9 @@ def measure(runs: int, warmup: int = 1) -> dict[str, dict[str, Any]]:
 
 
 def json_report(
-    found: dict[str, dict[str, Any]], modules: dict[str, list[str]], times: dict[str, float]
+    found: dict[str, dict[str, Any]],
+    modules: dict[str, list[str]],
+    times: dict[str, dict[str, float]],
 ) -> dict[str, Any]:
     floor = statistics.median(found[FLOOR]["wall"])
     rows = []
@@ -175,11 +175,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     found = measure(args.runs, args.warmup)
-    modules = {
-        "cdr-rating --help": imported(["--help"]),
-        "cdr-rating rate --help": imported(["rate", "--help"]),
-    }
-    times = import_times(["--help"])
+    modules, times = {}, {}
+    for command in (["--help"], ["rate", "--help"]):
+        name = " ".join(["cdr-rating", *command])
+        modules[name], times[name] = probe(command)
     report = json_report(found, modules, times)
     lines = [
         f"bench_startup: median and fastest of {args.runs} runs (after {args.warmup} "
@@ -198,8 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, packages in modules.items():
         weasyprint = "yes" if "weasyprint" in packages else "no"
         lines.append(f"- `{name}` imports WeasyPrint: {weasyprint} ({', '.join(packages)})")
-    shown = ", ".join(f"{name} {ms:,.0f} ms" for name, ms in sorted(times.items()))
-    lines.append(f"- cumulative import times under `cdr-rating --help`: {shown}")
+    for name, measured in times.items():
+        shown = ", ".join(f"{package} {ms:,.0f} ms" for package, ms in sorted(measured.items()))
+        lines.append(f"- cumulative import times under `{name}`: {shown}")
     print("\n".join(lines))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
