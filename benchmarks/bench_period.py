@@ -112,6 +112,7 @@ def prepare(workdir: Path, calls: int, prefixes: int = 12_000) -> Path:
 
 
 STEPS = ("ingest", "bill", "rerate")
+RATING_STEPS = ("plan", "rate", "rejects")  # of the run's timings_s: its rating time
 PERIOD = "2026-10"
 
 
@@ -160,6 +161,15 @@ def measured_child(done: ChildRun) -> dict[str, float]:
     }
 
 
+def json_output(done: ChildRun, last_line: bool = False) -> Any:
+    """The JSON a step's child printed (its last line only, with ``last_line``)."""
+    text = done.stdout.strip()
+    try:
+        return json.loads(text.splitlines()[-1] if last_line else text)
+    except (IndexError, json.JSONDecodeError) as error:
+        raise StepError(f"no JSON on stdout ({error})", done) from error
+
+
 def ingest(config: Path, rss_limit_bytes: int | None = None) -> dict[str, float]:
     """``cdr-rating run --period 2026-10 --config CONFIG`` on an empty data folder.
 
@@ -176,11 +186,13 @@ def ingest(config: Path, rss_limit_bytes: int | None = None) -> dict[str, float]
     if not manifests:
         raise StepError(f"no manifest in {data / 'manifests'}", done)
     manifest = json.loads(manifests[-1].read_text(encoding="utf-8"))
-    counts, timings = manifest["counts"], manifest["timings_s"]
+    counts, timings = manifest["counts"], manifest.get("timings_s", {})
+    if not any(timings.get(step) for step in RATING_STEPS):
+        raise StepError(f"{manifests[-1].name}: no timings_s of {', '.join(RATING_STEPS)}", done)
     duplicates = counts.get("duplicates", {})
     return {
         "calls": counts["read"],
-        "rating_s": sum(timings.get(step, 0.0) for step in ("plan", "rate", "rejects")),
+        "rating_s": sum(timings.get(step, 0.0) for step in RATING_STEPS),
         "stored_calls": counts["read"]
         - duplicates.get("within_input", 0)
         - duplicates.get("already_stored", 0),
@@ -195,7 +207,7 @@ def rerate(
     nothing is written). ``calls`` is the month's stored calls, every one re-rated."""
     command = [console_script(), "rerate", "--period", PERIOD, "--format", "json"]
     done = run_step([*command, "--config", str(config)], rss_limit_bytes)
-    found = json.loads(done.stdout)
+    found = json_output(done)
     return {
         "calls": stored_calls,
         "accounts": len(found["accounts"]),
@@ -209,7 +221,7 @@ def bill(config: Path, rss_limit_bytes: int | None = None) -> dict[str, float]:
     wall time, CPU time (``cpu_s``; the step's own is ``step_cpu_s``) and peak RSS."""
     command = [sys.executable, __file__, "--step", "bill", "--config", str(config)]
     done = run_step(command, rss_limit_bytes)
-    measured: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    measured: dict[str, float] = json_output(done, last_line=True)
     measured["step_cpu_s"] = measured.pop("cpu_s")
     child_figures = measured_child(done)
     child_figures["peak_rss_mib"] = max(measured["peak_rss_mib"], child_figures["peak_rss_mib"])
