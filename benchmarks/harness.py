@@ -9,6 +9,9 @@ margin by which each is met or missed, and the command line used. The report rep
 Workloads and sizes (``--sizes``, default 1M 10M 100M; a size runs only when the
 machine's available memory fits it):
 
+* start-up: ``bench_startup.py``, ``python -c "import polars"`` against
+  ``cdr-rating --help``, ``python -m cdr_rating --help`` and ``cdr-rating rate --help``
+  (median of 10; no size; first, while the machine is quiet);
 * rating: ``bench_rate.py``, the I/O floor and ``cdr-rating rate``, at every size (above
   10M as Parquet parts of 10M calls, for the streaming engine, without the eager floor);
 * baselines: ``bench_baselines.py``, the engine against per-call Python and DuckDB SQL
@@ -16,16 +19,29 @@ machine's available memory fits it):
 * loading Asterisk CSV: ``bench_load.py``, up to 10M;
 * a nightly run: ``bench_nightly.py``, one night of ``cdr-rating run`` (24 hourly CSV
   files, one night stored before), up to 10M calls per night;
-* period close and re-rating a month: ``bench_period.py`` (ingest, bill, rerate), up
-  to 10M;
+* period close and re-rating a month: ``bench_period.py`` (ingest ``cdr-rating run``,
+  bill, rerate preview ``cdr-rating rerate``) at every size: above 10M the restructured
+  jobs work through the month in bounded slices, so it gets a fixed 12 GiB allowance
+  like streamed rating, and every step is stopped past 90% of the available memory
+  (a "failed: reason" row, not a crash);
 * invoice rendering: ``bench_render.py``, an itemised invoice of 5,000 calls and 10,000
-  summary invoices.
+  summary invoices;
+* the test suite: ``bench_suite.py``, ``python -m pytest -q -p no:cacheprovider`` once,
+  only with ``--suite`` (never with ``--smoke``).
+
+Targets: those of ARCHITECTURE.md section 11, of the scripts, and of issue 12: bill at
+most 0.5x and rerate at most 1.5x the ingest's rating time (the largest month up to
+10M); a 100M-call month completes every step with peak RSS at most 1.5x that at 10M;
+``cdr-rating --help`` and ``cdr-rating rate --help`` start in at most 1.3x ``import
+polars``; the suite in under 8 minutes. README.md lists each with the JSON it is
+computed from.
 
 The full run takes about 50 minutes on 2 cores (the per-call baseline at 10M and the
 10,000 invoices take about 10 minutes each); ``--quick`` runs the per-call baseline up
 to 1M only and renders 1,000 summary invoices (the time for 10,000 extrapolated), about
-30 minutes. ``--smoke`` runs everything on tiny inputs in well under a minute (the test
-suite does) and writes to ``--results`` (default ``WORKDIR/RESULTS-smoke.md``).
+30 minutes. ``--smoke`` runs everything on tiny inputs in a minute or two (the test
+suite does) and writes to ``--results`` (default ``WORKDIR/RESULTS-smoke.md``, never
+``benchmarks/RESULTS.md``).
 
 Generated data goes to ``--workdir`` (default ``/tmp/cdr-bench``, never the
 repository), where the other scripts look for it too: files are generated once and
@@ -63,8 +79,10 @@ ROOT = BENCH_DIR.parent
 RESULTS_MD = BENCH_DIR / "RESULTS.md"
 DEFAULT_WORKDIR = Path("/tmp/cdr-bench")
 DEFAULT_SIZES = (1_000_000, 10_000_000, 100_000_000)
-# Sizes up to this run every workload; larger ones only rating (streaming engine).
+# Sizes up to this run every workload; larger ones only those that work in bounded
+# slices: rating (the streaming engine) and a period (ingest, bill, rerate).
 EVERYTHING_UP_TO = 10_000_000
+BOUNDED = ("rating", "period")
 QUICK_PER_CALL_UP_TO = 1_000_000
 PREFIXES = 12_000
 CHECK_CALLS = 20_000
@@ -79,6 +97,11 @@ SMOKE_CHECK = 200
 SMOKE_ITEMISED = 100
 SMOKE_SUMMARY = 50
 SMOKE_PRIOR_DAYS = 0
+# bench_startup.py: timed runs of each command (median), and untimed warm-up rounds.
+STARTUP_RUNS = 10
+STARTUP_WARMUP = 1
+SMOKE_STARTUP_RUNS = 1
+SMOKE_STARTUP_WARMUP = 0
 
 # Peak RSS of each workload per million calls, from the measurements of 2026-11-22 in
 # HISTORY.md (rounded up): the rating engine 4,986 MiB at 10M, bench_period's rerate
@@ -93,16 +116,29 @@ MIB_PER_MILLION = {
     "period": 1_900,
 }
 BASE_MIB = 300
-# Rating above EVERYTHING_UP_TO streams in bounded slices: it is given this much memory
-# at least, and stopped (reported, not measured) past 90% of what is available.
-STREAMING_RATING_MIB = 12_288
+# Above EVERYTHING_UP_TO, rating streams in bounded slices and a period is ingested,
+# billed and re-rated in bounded slices (the restructured jobs): each is given this much
+# memory, whatever the size (the streamed 100M rating peaked at 10 GiB). Every child of
+# rating and period is stopped (reported, not measured) past 90% of what is available.
+BOUNDED_MIB = {"rating": 12_288, "period": 12_288}
 RSS_LIMIT_SHARE = 0.9
-# Disk for generated inputs, outputs, stores and CSV copies, per call.
-DISK_BYTES_PER_CALL = {"rating": 80, "baselines": 60, "load": 350, "nightly": 300, "period": 80}
+# Disk for generated inputs, outputs, stores and CSV copies, per call. period, measured
+# at 1M calls: the canonical Parquet 16 bytes (shared with rating), the store's rated
+# Parquet 52, its index 8, rejects 4.4, so 81, and 100 with room to spare (10 GB at 100M).
+DISK_BYTES_PER_CALL = {
+    "rating": 80,
+    "baselines": 60,
+    "load": 350,
+    "nightly": 300,
+    "period": 100,
+}
 
 TARGET_MACHINE_GIB = 24
-WORKLOADS = ("rating", "baselines", "load", "nightly", "period", "render")
+WORKLOADS = ("startup", "rating", "baselines", "load", "nightly", "period", "render")
+# Run only when asked for (--suite), never with --smoke: the test suite, once.
+SUITE = "suite"
 TITLES = {
+    "startup": "Start-up of a command that renders nothing",
     "rating": "Rating: `cdr-rating rate` against the I/O floor",
     "baselines": "Rating baselines: per-call Python and DuckDB SQL",
     "load": "Loading Asterisk CSV",
@@ -110,14 +146,17 @@ TITLES = {
     "period": "Period close",
     "rerate": "Re-rating a month",
     "render": "Invoice rendering",
+    "suite": "The test suite",
 }
 SCRIPTS = {
+    "startup": "bench_startup.py",
     "rating": "bench_rate.py",
     "baselines": "bench_baselines.py",
     "load": "bench_load.py",
     "nightly": "bench_nightly.py",
     "period": "bench_period.py",
     "render": "bench_render.py",
+    "suite": "bench_suite.py",
 }
 
 
@@ -163,6 +202,9 @@ class Settings:
     itemised: int = ITEMISED_CALLS
     summary: int = SUMMARY_INVOICES
     prior_days: int = NIGHTLY_PRIOR_DAYS
+    startup_runs: int = STARTUP_RUNS
+    startup_warmup: int = STARTUP_WARMUP
+    suite: bool = False
     workers: int | None = None
     argv: list[str] = field(default_factory=list)
 
@@ -179,7 +221,7 @@ def settings_from(argv: Sequence[str]) -> Settings:
         nargs="+",
         type=parse_size,
         metavar="N",
-        help="calls, e.g. 1M 10M 100M (default); above 10M rating only",
+        help="calls, e.g. 1M 10M 100M (default); above 10M rating and period only",
     )
     parser.add_argument(
         "--only", nargs="+", choices=WORKLOADS, metavar="WORKLOAD", help=", ".join(WORKLOADS)
@@ -202,9 +244,16 @@ def settings_from(argv: Sequence[str]) -> Settings:
         "WORKDIR/RESULTS-smoke.md)",
     )
     parser.add_argument("--workers", type=int, help="rendering processes (default: every core)")
+    parser.add_argument(
+        "--suite",
+        action="store_true",
+        help="also time the test suite once (python -m pytest -q; not with --smoke)",
+    )
     args = parser.parse_args(argv)
     if args.runs is not None and args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.suite and args.smoke:
+        parser.error("--suite times the whole test suite, which runs --smoke itself")
     workdir = args.workdir.resolve()
     if args.smoke:
         settings = Settings(
@@ -220,6 +269,8 @@ def settings_from(argv: Sequence[str]) -> Settings:
             itemised=SMOKE_ITEMISED,
             summary=SMOKE_SUMMARY,
             prior_days=SMOKE_PRIOR_DAYS,
+            startup_runs=SMOKE_STARTUP_RUNS,
+            startup_warmup=SMOKE_STARTUP_WARMUP,
         )
     else:
         settings = Settings(
@@ -234,6 +285,7 @@ def settings_from(argv: Sequence[str]) -> Settings:
         )
     settings.sizes = sorted(set(settings.sizes))
     settings.workers = args.workers
+    settings.suite = args.suite
     settings.argv = list(argv)
     return settings
 
@@ -381,9 +433,10 @@ class Plan:
 
 
 def needed_mib(workload: str, calls: int) -> float:
-    """Estimated peak memory of ``workload`` at ``calls`` (see ``MIB_PER_MILLION``)."""
-    if workload == "rating" and calls > EVERYTHING_UP_TO:
-        return STREAMING_RATING_MIB
+    """Estimated peak memory of ``workload`` at ``calls``: ``MIB_PER_MILLION`` up to
+    ``EVERYTHING_UP_TO``, the bounded allowance (``BOUNDED_MIB``) above it."""
+    if workload in BOUNDED_MIB and calls > EVERYTHING_UP_TO:
+        return BOUNDED_MIB[workload]
     return BASE_MIB + MIB_PER_MILLION[workload] * calls / 1e6
 
 
@@ -391,8 +444,8 @@ def fit_reason(
     workload: str, calls: int, available_mib: float, free_disk: int, smoke: bool
 ) -> str | None:
     """Why ``workload`` cannot run at ``calls`` on this machine, or None when it fits."""
-    if calls > EVERYTHING_UP_TO and workload != "rating":
-        return f"above {size_label(EVERYTHING_UP_TO)} only rating runs"
+    if calls > EVERYTHING_UP_TO and workload not in BOUNDED:
+        return f"above {size_label(EVERYTHING_UP_TO)} only {' and '.join(BOUNDED)} run"
     if smoke:
         return None
     need = needed_mib(workload, calls)
@@ -432,7 +485,7 @@ def make_plan(settings: Settings, available_mib: float, free_disk: int | None = 
                 job = build(calls)
                 if job is not None:
                     jobs.append(job)
-            elif calls <= EVERYTHING_UP_TO or workload == "rating":
+            elif calls <= EVERYTHING_UP_TO or workload in BOUNDED:
                 skipped.append(Skipped(workload, calls, reason))
 
     def rating(calls: int) -> Job:
@@ -471,8 +524,14 @@ def make_plan(settings: Settings, available_mib: float, free_disk: int | None = 
         return Job("nightly", calls, arguments)
 
     def period(calls: int) -> Job:
-        return Job("period", calls, ["--calls", str(calls), "--out", workdir, *prefixes])
+        arguments = ["--calls", str(calls), "--out", workdir, *prefixes]
+        if rss_limit:
+            arguments += ["--rss-limit-mib", f"{rss_limit:.0f}"]
+        return Job("period", calls, arguments)
 
+    if "startup" in settings.workloads:
+        arguments = ["--runs", str(settings.startup_runs)]
+        jobs.append(Job("startup", None, [*arguments, "--warmup", str(settings.startup_warmup)]))
     sized("rating", rating)
     sized("baselines", baselines)
     sized("load", load)
@@ -491,6 +550,11 @@ def make_plan(settings: Settings, available_mib: float, free_disk: int | None = 
     for workload in WORKLOADS:
         if workload not in settings.workloads:
             skipped.append(Skipped(workload, None, "not asked for (--only)"))
+    if settings.suite:
+        jobs.append(Job(SUITE, None, []))
+    else:
+        why = "not run with --smoke" if settings.smoke else "not asked for (--suite)"
+        skipped.append(Skipped(SUITE, None, why))
     canonical = {"rating", "baselines", "period"}
     generate_sizes = sorted({job.size for job in jobs if job.workload in canonical and job.size})
     return Plan(jobs, skipped, generate_sizes, rss_limit)
@@ -539,13 +603,15 @@ def run_job(job: Job, settings: Settings) -> None:
     job.wall_s = time.perf_counter() - began
     if done.returncode != 0:
         job.error = f"exit status {done.returncode}: {_tail(log_path.read_text(), 12)}"
-    elif not json_path.is_file():
-        job.error = f"no JSON written (does {SCRIPTS[job.workload]} take --json?)"
-    else:
+    if json_path.is_file():
+        # A script that failed part-way may still have written what it measured
+        # (bench_period.py: the steps that ran, and why the others failed).
         try:
             job.data = json.loads(json_path.read_text())
         except json.JSONDecodeError as error:
-            job.error = f"unreadable JSON: {error}"
+            job.error = job.error or f"unreadable JSON: {error}"
+    elif job.error is None:
+        job.error = f"no JSON written (does {SCRIPTS[job.workload]} take --json?)"
     outcome = "failed" if job.error else "done"
     log(f"{label}: {outcome} in {job.wall_s:,.1f} s (log: {log_path})")
 
@@ -764,12 +830,96 @@ def nightly_target(results: Results) -> Measured:
     return shown, at_most(value, 20.0, lambda points: f"{points:.1f} points")
 
 
-def rerate_target(results: Results) -> Measured:
+ISSUE_12 = "issue 12"
+PERIOD_STEPS = ("ingest", "bill", "rerate")
+MONTH_RSS_GROWTH = 1.5  # peak RSS at 100M calls / at 10M, per step, at most
+
+
+def period_target(results: Results, step: str, key: str, limit: float) -> Measured:
+    """``step``'s wall time / the ingest's rating time (``key`` in bench_period.py's JSON),
+    from the run of the largest month up to 10M calls."""
     job = results.largest("period")
     if job is None or job.data is None:
         return "-", not_measured(results, "period")
-    value = float(job.data["rerate_over_rating"])
-    return ratio(value) + _size_note(job.size, 10**7), at_most(value, 2.0, ratio)
+    value = job.data.get(key)
+    if value is None:
+        failed = job.data.get("failed", {})
+        reason = failed.get(step) or failed.get("ingest") or f"no {key} in its JSON"
+        return "-", f"not measured: {step} failed at {job.size:,} calls: {reason}"
+    row, ingest = job.row(step), job.row("ingest")
+    shown = ratio(float(value))
+    if row and ingest:
+        shown += f" = {num(float(row['wall_s']))} s / {num(float(ingest['rating_s']))} s"
+    return shown + _size_note(job.size, 10**7), at_most(float(value), limit, ratio)
+
+
+def month_rss_target(results: Results, step: str) -> Measured:
+    """``step`` of a 100M-call month completes; its peak RSS / the same step's at 10M."""
+    big = [job for job in results.jobs("period") if job.size and job.size > EVERYTHING_UP_TO]
+    if not big:
+        return "-", not_measured(results, "period", big=True)
+    job = max(big, key=lambda job: job.size or 0)
+    at = f"at {size_label(job.size or 0)}"
+    row = job.row(step)
+    if row is None:
+        return "-", f"**missed**: {SCRIPTS['period']} failed {at} (see its section)"
+    if row.get("failed"):
+        peak = f"over {mib_text(float(row['peak_rss_mib']))}" if "peak_rss_mib" in row else "-"
+        return peak, f"**missed**: did not complete {at}: {row['failed']}"
+    peak = float(row["peak_rss_mib"])
+    ten = [other for other in results.good("period") if other.size == EVERYTHING_UP_TO]
+    reference = ten[0].row(step) if ten else None
+    ten_label = size_label(EVERYTHING_UP_TO)
+    if reference is None or reference.get("failed"):
+        why = reference["failed"] if reference else "not run"
+        return "-", (
+            f"not measured: no {ten_label} {step} to compare with ({why}); {at}: {mib_text(peak)}"
+        )
+    reference_peak = float(reference["peak_rss_mib"])
+    value = peak / reference_peak
+    shown = f"{ratio(value)} ({mib_text(peak)} {at}, {mib_text(reference_peak)} at {ten_label})"
+    return shown + _size_note(job.size, 10**8), at_most(value, MONTH_RSS_GROWTH, ratio)
+
+
+STARTUP_FLOOR = "import polars"
+STARTUP_LIMIT = 1.3
+
+
+def startup_target(results: Results, command: str) -> Measured:
+    """The median start-up of ``command`` / that of ``python -c "import polars"``."""
+    jobs = results.good("startup")
+    if not jobs:
+        return "-", not_measured(results, "startup")
+    job = jobs[0]
+    row, floor = job.row(command), job.row(STARTUP_FLOOR)
+    if row is None or floor is None:
+        raise KeyError(command if row is None else STARTUP_FLOOR)
+    value = float(row["wall_s"]) / float(floor["wall_s"])
+    shown = (
+        f"{ratio(value)} = {num(float(row['wall_s']), 3)} s / {num(float(floor['wall_s']), 3)} "
+        f"s (medians of {int(row['runs'])})"
+    )
+    weasyprint = (job.data or {}).get("weasyprint_imported", {}).get(command)
+    if weasyprint is not None:
+        shown += "; imports WeasyPrint" if weasyprint else "; WeasyPrint not imported"
+    return shown, at_most(value, STARTUP_LIMIT, ratio)
+
+
+SUITE_LIMIT_S = 480.0
+
+
+def suite_target(results: Results) -> Measured:
+    jobs = results.good(SUITE)
+    if not jobs or not jobs[0].rows():
+        return "-", not_measured(results, SUITE)
+    data = jobs[0].data or {}
+    value = float(jobs[0].rows()[0]["wall_s"])
+    counts = data.get("counts", {})
+    failing = int(counts.get("failed", 0)) + int(counts.get("errors", 0))
+    shown = f"{seconds_text(value)} on {data.get('cores', '?')} cores"
+    if failing:
+        shown += f" ({failing} failed)"
+    return shown, at_most(value, SUITE_LIMIT_S, seconds_text)
 
 
 TARGETS: list[tuple[str, str, str, Callable[[Results], Measured]]] = [
@@ -812,10 +962,40 @@ TARGETS: list[tuple[str, str, str, Callable[[Results], Measured]]] = [
         nightly_target,
     ),
     (
-        "Re-rating a month: rerate time / ingest rating time",
-        "< 2x",
-        "bench_period.py",
-        rerate_target,
+        "Billing a 10M-call month: bill time / ingest rating time",
+        "≤ 0.5x",
+        ISSUE_12,
+        lambda results: period_target(results, "bill", "bill_over_rating", 0.5),
+    ),
+    (
+        "Re-rating a 10M-call month: rerate preview time / ingest rating time",
+        "≤ 1.5x",
+        ISSUE_12,
+        lambda results: period_target(results, "rerate", "rerate_over_rating", 1.5),
+    ),
+    *[
+        (
+            f"A 100M-call month completes, {step}: peak RSS at 100M / at 10M",
+            f"≤ {MONTH_RSS_GROWTH}x",
+            ISSUE_12,
+            lambda results, step=step: month_rss_target(results, step),
+        )
+        for step in PERIOD_STEPS
+    ],
+    *[
+        (
+            f"Start-up, `{command}`: time / `import polars` time",
+            f"≤ {STARTUP_LIMIT}x",
+            ISSUE_12,
+            lambda results, command=command: startup_target(results, command),
+        )
+        for command in ("cdr-rating --help", "cdr-rating rate --help")
+    ],
+    (
+        "The test suite (`python -m pytest -q`) on 2 cores",
+        f"< {SUITE_LIMIT_S / 60:.0f} min",
+        ISSUE_12,
+        suite_target,
     ),
 ]
 
@@ -883,6 +1063,17 @@ def table_row(row: dict[str, Any], note: str = "", count_key: str = "calls") -> 
     )
 
 
+def failed_row(calls: Any, measurement: str, reason: str, row: dict[str, Any] | None = None) -> str:
+    """A row of something that did not complete: what it reached, and why."""
+    row = row or {}
+    wall = seconds_cell(float(row["wall_s"])) if "wall_s" in row else "-"
+    cpu = seconds_cell(float(row["cpu_s"])) if "cpu_s" in row else "-"
+    peak = f"{float(row['peak_rss_mib']):,.0f}" if "peak_rss_mib" in row else "-"
+    count = f"{int(calls):,}" if isinstance(calls, int | float) else "-"
+    shown = " ".join(reason.split()).replace("|", "/")
+    return f"| {count} | {measurement} | {wall} | {cpu} | - | {peak} | failed: {shown} |"
+
+
 def rating_rows(job: Job) -> list[str]:
     lines = []
     size = rating_sizes(job)
@@ -914,20 +1105,19 @@ def workload_section(results: Results, workload: str) -> list[str]:
     problems = []
     for job in jobs:
         if job.data is None:
+            if job.error:  # the script failed before writing what it measured
+                name = "rerate" if workload == "rerate" else SCRIPTS[source]
+                body.append(failed_row(job.size, name, _tail(job.error, 1)))
             continue
         try:
             body += ROW_BUILDERS[workload](job)
         except (KeyError, TypeError, ValueError, ZeroDivisionError) as error:
             problems.append(f"- unexpected JSON from {SCRIPTS[source]}: {error!r}")
-    if workload == "render":
-        lines += [
-            "| invoices | measurement | wall (s) | CPU (s) | invoices/s | peak RSS (MiB) | notes |",
-            "|---:|---|---:|---:|---:|---:|---|",
-        ]
-    else:
-        lines += ROW_HEADER
+    lines += HEADERS.get(workload, ROW_HEADER)
     lines += body or ["| - | not measured | - | - | - | - | see below |"]
     lines += ["", *problems]
+    if workload == "startup":
+        lines += startup_notes(results)
     if workload == "rerate":
         lines += [f"- measured by the runs of {SCRIPTS[source]} under {TITLES[source]}", ""]
         return lines
@@ -990,6 +1180,9 @@ def nightly_rows(job: Job) -> list[str]:
 def period_rows(job: Job) -> list[str]:
     lines = []
     for row in job.rows():
+        if row["measurement"] in ("ingest", "bill") and row.get("failed"):
+            lines.append(failed_row(row["calls"], row["measurement"], row["failed"], row))
+            continue
         if row["measurement"] == "ingest":
             note = f"`run --period`; rating steps {num(float(row.get('rating_s', 0)))} s of it"
         elif row["measurement"] == "bill":
@@ -997,6 +1190,8 @@ def period_rows(job: Job) -> list[str]:
                 f"{int(row.get('bills', 0)):,} bills, "
                 f"{int(row.get('covered_calls', 0)):,} calls touched by allowances"
             )
+            if job.data and job.data.get("bill_over_rating") is not None:
+                note += f"; {ratio(float(job.data['bill_over_rating']))} the ingest's rating time"
         else:
             continue
         lines.append(table_row(row, note))
@@ -1007,6 +1202,8 @@ def rerate_rows(job: Job) -> list[str]:
     row = job.row("rerate")
     if row is None or job.data is None:
         return []
+    if row.get("failed"):
+        return [failed_row(row["calls"], "rerate", row["failed"], row)]
     note = (
         f"{ratio(float(job.data['rerate_over_rating']))} the ingest's rating time, "
         f"{ratio(float(job.data['rerate_over_ingest']))} the whole ingest; "
@@ -1037,7 +1234,74 @@ def render_rows(job: Job) -> list[str]:
     return lines
 
 
+def startup_rows(job: Job) -> list[str]:
+    lines = []
+    for row in job.rows():
+        if row["measurement"] == STARTUP_FLOOR:
+            note = "the floor: every command imports Polars"
+        else:
+            note = f"{ratio(float(row['vs_import_polars']))} `import polars` (medians)"
+            imported = (job.data or {}).get("imports", {}).get(row["measurement"])
+            if imported is not None:
+                weasyprint = "imports" if "weasyprint" in imported else "does not import"
+                note += f"; {weasyprint} WeasyPrint"
+        lines.append(
+            f"| {int(row['runs'])} | {row['measurement']} | {seconds_cell(float(row['wall_s']))} | "
+            f"{seconds_cell(float(row['min_wall_s']))} | {seconds_cell(float(row['cpu_s']))} | "
+            f"{float(row['peak_rss_mib']):,.0f} | {note} |"
+        )
+    return lines
+
+
+def startup_notes(results: Results) -> list[str]:
+    """Which heavy packages the commands import, and what they cost."""
+    lines = []
+    for job in results.good("startup"):
+        data = job.data or {}
+        times = data.get("import_time_ms", {})
+        for command, packages in data.get("imports", {}).items():
+            costs = times.get(command, {})
+            shown = ", ".join(
+                f"{name} ({costs[name]:,.0f} ms)" if name in costs else name for name in packages
+            )
+            lines.append(
+                f"- `{command}` imports {shown or 'none of them'} (cumulative `-X importtime`)"
+            )
+    return lines
+
+
+def suite_rows(job: Job) -> list[str]:
+    data = job.data or {}
+    lines = []
+    for row in job.rows():
+        note = f"`{' '.join(data.get('command', []))}`: {data.get('summary', '')}"
+        wall, cpu = seconds_cell(float(row["wall_s"])), seconds_cell(float(row["cpu_s"]))
+        lines.append(
+            f"| {int(row['tests']):,} | {row['measurement']} | {wall} | {cpu} | "
+            f"{data.get('cores', '-')} | {float(row['peak_rss_mib']):,.0f} | {note} |"
+        )
+    return lines
+
+
+HEADERS = {
+    "render": [
+        "| invoices | measurement | wall (s) | CPU (s) | invoices/s | peak RSS (MiB) | notes |",
+        "|---:|---|---:|---:|---:|---:|---|",
+    ],
+    "startup": [
+        "| runs | measurement | median wall (s) | fastest (s) | median CPU (s) "
+        "| peak RSS (MiB) | notes |",
+        "|---:|---|---:|---:|---:|---:|---|",
+    ],
+    SUITE: [
+        "| tests | measurement | wall (s) | CPU (s) | cores | peak RSS (MiB) | notes |",
+        "|---:|---|---:|---:|---:|---:|---|",
+    ],
+}
+
 ROW_BUILDERS: dict[str, Callable[[Job], list[str]]] = {
+    "startup": startup_rows,
+    SUITE: suite_rows,
     "rating": rating_rows,
     "baselines": baseline_rows,
     "load": load_rows,
@@ -1074,14 +1338,32 @@ DESCRIPTIONS = {
     ),
     "period": (
         "`bench_period.py`: a month of calls for 10,000 accounts. `ingest` is "
-        "`cdr-rating run --period 2026-10`; `bill` reads the stored month and computes "
-        "every account's bill (allowances, fees, taxes), what `run --close` does before "
-        "rendering. Each step is a child process, start-up included."
+        "`cdr-rating run --period 2026-10 --config CONFIG` on an empty data folder (its "
+        "rating steps, `plan` + `rate` + `rejects`, from the run's manifest); `bill` "
+        "reads the stored month and computes every account's bill (allowances, fees, "
+        "taxes), what `run --close` does before rendering. Each step is a child process, "
+        "start-up included, stopped past 90% of the memory available at the start. "
+        "Targets: bill at most 0.5x the ingest's rating time; at 100M calls every step "
+        "completes, its peak RSS at most 1.5x that at 10M."
     ),
     "rerate": (
-        "`bench_period.py`: `cdr-rating rerate --period 2026-10` as a preview: re-rate "
-        "every stored call of the month and re-bill it. Target: under 2x the rating time "
-        "of the ingest."
+        "`bench_period.py`: `cdr-rating rerate --period 2026-10 --format json --config "
+        "CONFIG`, a preview: re-rate every stored call of the month and re-bill it, "
+        "nothing written. Target: at most 1.5x the rating time of the ingest."
+    ),
+    "startup": (
+        "`bench_startup.py`: commands that render nothing, each a child process run "
+        '`--runs` times interleaved after a warm-up round: `python -c "import polars"` '
+        "(the floor), the installed `cdr-rating --help`, `python -m cdr_rating --help` "
+        "and `cdr-rating rate --help` (the start-up `cdr-rating rate` pays). Median and "
+        "fastest wall time, median CPU, peak RSS; which heavy packages `cdr-rating --help` "
+        "imports (WeasyPrint should not be among them). Target: at most 1.3x `import "
+        "polars`."
+    ),
+    SUITE: (
+        "`bench_suite.py` (with `--suite` only): `python -m pytest -q -p no:cacheprovider` "
+        "once, from the repository root, in a child process. Target: under 8 minutes on "
+        "2 cores."
     ),
     "render": (
         "`bench_render.py`: one itemised invoice (`render_pdf`, warm) and many summary "
@@ -1112,7 +1394,8 @@ def report(results: Results) -> str:
         "hand-collected measurements are in [HISTORY.md](HISTORY.md).",
         "",
         f"- command: `{shlex.join(['python', 'benchmarks/harness.py', *settings.argv])}`",
-        f"- sizes: {sizes} calls{mode}; above {size_label(EVERYTHING_UP_TO)} rating only",
+        f"- sizes: {sizes} calls{mode}; above {size_label(EVERYTHING_UP_TO)} "
+        f"{' and '.join(BOUNDED)} only",
         f"- took {seconds_text(results.wall_s)}, from {started:%H:%M} to "
         f"{results.finished:%H:%M} UTC; data in `{settings.workdir}`",
     ]
@@ -1147,7 +1430,8 @@ def report(results: Results) -> str:
         for target in targets(results)
     ]
     lines.append("")
-    for workload in ("rating", "baselines", "load", "nightly", "period", "rerate", "render"):
+    sections = ("rating", "baselines", "load", "nightly", "period", "rerate", "render")
+    for workload in (*sections, "startup", SUITE):
         lines += workload_section(results, workload)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).rstrip() + "\n"
 
