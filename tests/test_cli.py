@@ -227,12 +227,11 @@ def test_sheet_check(workdir: Path) -> None:
 
 def _commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
     """Every leaf command of the program, with the words that call it."""
-    children = getattr(command, "commands", None)
-    if children is None:
+    if not hasattr(command, "list_commands"):
         yield path, command
         return
-    for name, child in children.items():
-        yield from _commands(child, (*path, name))
+    for name in command.list_commands(None):
+        yield from _commands(command.get_command(None, name), (*path, name))
 
 
 def test_help_shows_boolean_flags_without_a_value() -> None:
@@ -302,3 +301,32 @@ def test_rate_a_directory_exits_3_naming_it(workdir: Path) -> None:
     done = run("rate", "calls.csv", "--sheet", "split.toml", "--out", "o.csv", cwd=workdir)
     assert done.returncode == 3
     assert done.stderr == "cdr-rating: error: calls.csv: is a directory; give the CDR files in it\n"
+
+
+def test_help_loads_no_library() -> None:
+    """`cdr-rating --help` and `rate --help` describe commands without loading Polars,
+    pyarrow or WeasyPrint: a command that renders nothing starts fast. (Typer itself
+    loads pydantic for its parameter adapters.)"""
+    probe = (
+        "import sys\n"
+        "from cdr_rating.cli import main\n"
+        "for args in (['cdr-rating', '--help'], ['cdr-rating', 'rate', '--help'],"
+        " ['cdr-rating', 'sheet', 'import', '--help']):\n"
+        "    sys.argv = args\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "heavy = ('polars', 'pyarrow', 'pydantic_settings', 'weasyprint', 'jinja2', 'sqlite3')\n"
+        "print(sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_the_program_help_lists_each_command_as_it_describes_itself() -> None:
+    from cdr_rating.cli import COMMANDS, load_command
+
+    for name, (_, _, short) in COMMANDS.items():
+        command = load_command(name)
+        assert " ".join((command.help or "").split()).startswith(short), name

@@ -423,3 +423,14 @@ def test_the_summary_says_what_was_written(closed: tuple[Path, Path]) -> None:
     manifest = Path(document["applied"]["manifest"])
     assert manifest.is_absolute()
     assert manifest.is_file()
+
+
+def test_rerating_a_period_with_no_stored_calls_says_so(closed: tuple[Path, Path]) -> None:
+    config, data_dir = closed
+    from test_invoices import cli
+
+    for output in ("table", "json"):
+        done = cli(config, data_dir, "rerate", "--period", "2026-11", "--format", output)
+        assert done.returncode == 0, done.stderr
+        assert "no stored calls for 2026-11: nothing to re-rate" in done.stderr
+    assert json.loads(done.stdout)["calls_changed"] == 0

@@ -32,8 +32,9 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from cdr_rating.cdrs import FORMATS, NumberRules
+from cdr_rating.cdrs import NumberRules
 from cdr_rating.cdrs.numbers import PAIR_RULE, digits_problem, strip_prefix_problem
+from cdr_rating.choices import FORMATS
 from cdr_rating.errors import ConfigError
 
 CONFIG_FILE = "cdr-rating.toml"

@@ -15,8 +15,9 @@ from typing import Any
 
 import polars as pl
 
+from cdr_rating.choices import RoundingMethod
 from cdr_rating.errors import UsageError
-from cdr_rating.money import NANO, RoundingMethod
+from cdr_rating.money import NANO
 from cdr_rating.rating import RatingPlan
 from cdr_rating.sheets import RateSheet
 

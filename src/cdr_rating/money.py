@@ -10,24 +10,16 @@ become a Polars Decimal.
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import StrEnum
 
 import polars as pl
+
+from cdr_rating.choices import RoundingMethod
 
 RATE_DECIMALS = 9
 NANO = 1_000_000_000  # 10**RATE_DECIMALS
 MAX_DECIMALS = 9
 INT128 = pl.Int128
 DECIMAL_PRECISION = 38
-
-
-class RoundingMethod(StrEnum):
-    """How a charge is rounded to the sheet's decimals (a contract)."""
-
-    HALF_UP = "half_up"
-    HALF_EVEN = "half_even"
-    UP = "up"
-    DOWN = "down"
 
 
 def money_dtype(decimals: int) -> pl.Decimal:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
+from cdr_rating import choices
 from cdr_rating.cdrs import asterisk, cgrates, freeswitch
 from cdr_rating.cdrs.canonical import empty_raw_frame, looks_canonical, read_canonical
 from cdr_rating.cdrs.delimited import first_line, split_text
@@ -27,7 +28,9 @@ READERS: dict[str, Reader] = {
 # ``mapped`` needs a column map (``--map``), so it is never detected and has no entry in
 # READERS: its format name carries the map (``ColumnMap.format_name``).
 MAPPED = "mapped"
-FORMATS = ("auto", *READERS, MAPPED)
+FORMATS = choices.FORMATS
+if set(FORMATS) != {"auto", *READERS, MAPPED}:  # the names the CLI offers are the readers
+    raise ImportError(f"cdr_rating.choices.FORMATS {FORMATS} does not name the readers")
 _DETECTORS: dict[str, Callable[[list[str]], bool]] = {
     "canonical": looks_canonical,
     "asterisk": asterisk.looks_like,

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 
-from cdr_rating.cdrs import FORMATS, InputOptions, NumberRules
-from cdr_rating.cdrs.mapped import ColumnMap
-from cdr_rating.cdrs.numbers import number_rule_problem
+from cdr_rating.choices import FORMATS
 from cdr_rating.errors import UsageError
-from cdr_rating.jobs.setup import plan_from_files
-from cdr_rating.rating import RatingPlan
-from cdr_rating.sheets import load_sheet
+
+if TYPE_CHECKING:
+    from cdr_rating.cdrs import InputOptions, NumberRules
+    from cdr_rating.rating import RatingPlan
 
 Inputs = Annotated[
     list[Path], typer.Argument(help="CDR files (CSV or Parquet).", show_default=False)
@@ -87,6 +86,10 @@ def build_plan(
     sheet: Path | None, sheets: Path | None, accounts: Path | None, numbers: NumberRules
 ) -> RatingPlan:
     """A plan from ``--sheet`` alone, or from ``--sheets`` with ``--accounts``."""
+    from cdr_rating.jobs.setup import plan_from_files  # noqa: PLC0415 (the library, lazily)
+    from cdr_rating.rating import RatingPlan  # noqa: PLC0415
+    from cdr_rating.sheets import load_sheet  # noqa: PLC0415
+
     if sheet is not None and (sheets is not None or accounts is not None):
         raise UsageError("use either --sheet, or --sheets with --accounts, not both")
     if sheet is not None:
@@ -104,6 +107,9 @@ def input_options(
     strip_prefixes: list[str] | None = None,
 ) -> InputOptions:
     """How CDR text is read, from the input options; UsageError for a bad value."""
+    from cdr_rating.cdrs import InputOptions, NumberRules  # noqa: PLC0415
+    from cdr_rating.cdrs.numbers import number_rule_problem  # noqa: PLC0415
+
     try:
         ZoneInfo(input_tz)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -140,6 +146,8 @@ def input_format(fmt: str, maps: list[str] | None, skip_rows: int, separator: st
 
     ``--map`` implies ``--format mapped``; it makes no sense with another format.
     """
+    from cdr_rating.cdrs.mapped import ColumnMap  # noqa: PLC0415
+
     if not maps:
         if skip_rows or separator != ",":
             raise UsageError("--map-skip-rows and --map-separator go with --map")

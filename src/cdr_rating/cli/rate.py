@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 
 from cdr_rating.cli.console import data_console, error_console
@@ -29,12 +28,11 @@ from cdr_rating.cli.options import (
     input_format,
     input_options,
 )
-from cdr_rating.config import load_settings
 from cdr_rating.errors import ExitCode, UsageError
-from cdr_rating.explain import explain_call
-from cdr_rating.money import format_amount
-from cdr_rating.pipeline import RatingSummary, check_output_suffix, rate_files, rate_to_file
-from cdr_rating.rating import RatingPlan
+
+if TYPE_CHECKING:
+    from cdr_rating.pipeline import RatingSummary
+    from cdr_rating.rating import RatingPlan
 
 
 def rate_command(
@@ -60,6 +58,8 @@ def rate_command(
     ] = False,
 ) -> None:
     """Price every call in INPUT files; write rated calls and rejects."""
+    from cdr_rating.pipeline import check_output_suffix, rate_to_file  # noqa: PLC0415
+
     check_output_suffix(out, rejects)  # before the sheets are loaded
     check_writable(out, "--out")
     if rejects is not None:
@@ -77,6 +77,8 @@ def rate_command(
 
 def print_summary(summary: RatingSummary, plan: RatingPlan, *, rejects_written: bool) -> None:
     """The reconciliation and totals (in each currency's decimals), on stderr."""
+    from cdr_rating.money import format_amount  # noqa: PLC0415
+
     rated, rejected = summary.rated, summary.rejected
     error_console.print(f"read {summary.read} = rated {rated} + rejected {rejected}")
     if rejected:
@@ -84,7 +86,7 @@ def print_summary(summary: RatingSummary, plan: RatingPlan, *, rejects_written: 
         listed = ", ".join(f"{reason} {count}" for reason, count in reasons.rows())
         hint = "" if rejects_written else " (pass --rejects FILE to keep them)"
         error_console.print(f"rejected by reason: {listed}{hint}")
-    decimals = dict(plan.sheet_table.group_by("currency").agg(pl.col("decimals").max()).rows())
+    decimals = plan.currency_decimals()
     for currency, calls, billable, charge in summary.totals.rows():
         amount = format_amount(charge, decimals[currency])
         error_console.print(
@@ -130,6 +132,9 @@ def explain_command(
         raise UsageError(
             "give the CDR files holding the call, or --period YYYY-MM for a stored call"
         )
+    from cdr_rating.explain import explain_call  # noqa: PLC0415
+    from cdr_rating.pipeline import rate_files  # noqa: PLC0415
+
     options = input_options(
         input_tz, international_prefix, trunk_prefix, country_code, strip_prefix
     )
@@ -140,6 +145,7 @@ def explain_command(
 
 
 def _explain_stored(call_id: str, period: str, config: Path | None, sheets: Path | None) -> str:
+    from cdr_rating.config import load_settings  # noqa: PLC0415
     from cdr_rating.jobs.explain import explain_stored_call  # noqa: PLC0415 (a month stage)
 
     return explain_stored_call(load_settings(config), call_id, period, sheets)

@@ -183,7 +183,13 @@ def _summary(result: RerateResult, applied: ApplyReport | None, written: list[Pa
     totals = ", ".join(
         f"{currency} {amount}" for currency, amount in sorted(result.total_difference().items())
     )
-    lines = [f"re-rated {result.period}: {result.changes.height} calls changed"]
+    if result.calls == 0:
+        lines = [f"no stored calls for {result.period}: nothing to re-rate"]
+    else:
+        lines = [
+            f"re-rated {result.period}: {result.calls} stored calls in {result.slices} "
+            f"slices, {result.changes.height} calls changed"
+        ]
     lines.append(f"total difference: {totals or '0'}")
     files = ", ".join(str(path.resolve()) for path in written)
     if applied is None and files:

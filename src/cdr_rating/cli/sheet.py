@@ -8,17 +8,9 @@ from typing import Annotated
 
 import typer
 
+from cdr_rating.choices import IncludedSeconds, Preset, RoundingMethod
 from cdr_rating.cli.console import command_group, data_console, error_console
 from cdr_rating.errors import ExitCode, SheetError, UsageError
-from cdr_rating.money import RoundingMethod
-from cdr_rating.sheets import load_sheet
-from cdr_rating.sheets.importers import (
-    ImportOptions,
-    IncludedSeconds,
-    Preset,
-    import_deck,
-    write_sheet,
-)
 
 sheet_app = command_group(help="Check rate sheets and import rate decks.", no_args_is_help=True)
 
@@ -28,6 +20,8 @@ def check_command(
     sheets: Annotated[list[Path], typer.Argument(help="Sheet TOML files.", show_default=False)],
 ) -> None:
     """Validate sheets; list every problem as file:line: column: what to fix."""
+    from cdr_rating.sheets import load_sheet  # noqa: PLC0415 (the library, lazily)
+
     failed = 0
     for path in sheets:
         try:
@@ -121,6 +115,8 @@ def import_command(
     ] = None,
 ) -> None:
     """Import a rate deck as a rate sheet: write ID.toml and ID.csv into --out."""
+    from cdr_rating.sheets.importers import ImportOptions, import_deck, write_sheet  # noqa: PLC0415
+
     options = ImportOptions(
         sheet_id=sheet_id,
         currency=currency,

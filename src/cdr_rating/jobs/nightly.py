@@ -663,7 +663,7 @@ class _Batch:
         )
         report.periods = sorted({piece.period for piece in pieces})
         totals = [total for piece in pieces for total in piece.totals]
-        decimals = dict(plan.sheet_table.group_by("currency").agg(pl.col("decimals").max()).rows())
+        decimals = plan.currency_decimals()
         for currency in sorted({total.currency for total in totals}):
             mine = [total for total in totals if total.currency == currency]
             report.totals[currency] = CurrencyTotal(

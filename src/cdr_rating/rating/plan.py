@@ -107,6 +107,12 @@ class RatingPlan:
     def sheet_index(self, sheet_id: str) -> int:
         return [sheet.id for sheet in self.sheets].index(sheet_id)
 
+    def currency_decimals(self) -> dict[str, int]:
+        """The most decimals any sheet of each currency rounds charges to: how totals of
+        rated charges are shown."""
+        table = self.sheet_table.group_by("currency").agg(pl.col("decimals").max())
+        return {str(currency): int(decimals) for currency, decimals in table.iter_rows()}
+
 
 def _rates_and_tiers(
     rows: pl.DataFrame, sheets: list[RateSheet]

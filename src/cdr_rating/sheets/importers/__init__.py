@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from cdr_rating.choices import IncludedSeconds, Preset
 from cdr_rating.errors import UsageError
 from cdr_rating.sheets.importers.a2billing import import_a2billing
 from cdr_rating.sheets.importers.astpp import import_astpp
@@ -19,8 +20,6 @@ from cdr_rating.sheets.importers.common import (
     ROW_COLUMNS,
     ImportedSheet,
     ImportOptions,
-    IncludedSeconds,
-    Preset,
     check_encoding,
     check_separator,
 )

@@ -46,6 +46,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
+from cdr_rating.choices import Preset
 from cdr_rating.errors import UsageError
 from cdr_rating.sheets.importers.common import (
     CellError,
@@ -53,7 +54,6 @@ from cdr_rating.sheets.importers.common import (
     DeckRate,
     ImportedSheet,
     ImportOptions,
-    Preset,
     Report,
     Tier,
     check_separator,

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from cdr_rating.choices import IncludedSeconds, Preset
 from cdr_rating.errors import ConfigError
 from cdr_rating.sheets.importers.common import (
     CellError,
@@ -36,8 +37,6 @@ from cdr_rating.sheets.importers.common import (
     DeckRate,
     ImportedSheet,
     ImportOptions,
-    IncludedSeconds,
-    Preset,
     Report,
     Tier,
     blocks,

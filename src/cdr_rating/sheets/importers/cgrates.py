@@ -36,15 +36,15 @@ from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 
+from cdr_rating.choices import Preset, RoundingMethod
 from cdr_rating.errors import ConfigError, InputError, UsageError
-from cdr_rating.money import MAX_DECIMALS, RoundingMethod
+from cdr_rating.money import MAX_DECIMALS
 from cdr_rating.sheets.importers.common import (
     CellError,
     DeckLine,
     DeckRate,
     ImportedSheet,
     ImportOptions,
-    Preset,
     Report,
     Tier,
     check_separator,

@@ -21,14 +21,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from pathlib import Path
 
 import polars as pl
 from pydantic import ValidationError
 
+from cdr_rating.choices import IncludedSeconds, Preset, RoundingMethod
 from cdr_rating.errors import ConfigError, InputError, UsageError
-from cdr_rating.money import RATE_DECIMALS, RoundingMethod
+from cdr_rating.money import RATE_DECIMALS
 from cdr_rating.sheets.load import MAX_PREFIX_DIGITS
 from cdr_rating.sheets.model import Rounding, SheetSettings
 
@@ -50,22 +50,6 @@ ROWS_SCHEMA = pl.Schema(dict.fromkeys(ROW_COLUMNS, pl.String))
 DEFAULT_ROUNDING = Rounding()
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 _AMOUNT = re.compile(r"^(\d+(\.\d*)?|\.\d+)$")
-
-
-class Preset(StrEnum):
-    """The deck formats ``cdr-rating sheet import`` reads."""
-
-    ASTPP = "astpp"
-    A2BILLING = "a2billing"
-    CGRATES = "cgrates"
-    PREFIX_RATE = "prefix-rate"
-
-
-class IncludedSeconds(StrEnum):
-    """How ASTPP's Included Seconds (Grace Time) are imported."""
-
-    FREE = "free"  # free seconds at the start of every call, as ASTPP bills them
-    GRACE = "grace"  # the sheet's grace_s: calls up to that long are free, longer ones are not
 
 
 @dataclass(frozen=True)

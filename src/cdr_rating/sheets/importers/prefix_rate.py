@@ -20,6 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
+from cdr_rating.choices import Preset
 from cdr_rating.errors import ConfigError, UsageError
 from cdr_rating.sheets.importers.common import (
     CellError,
@@ -27,7 +28,6 @@ from cdr_rating.sheets.importers.common import (
     DeckRate,
     ImportedSheet,
     ImportOptions,
-    Preset,
     Report,
     Tier,
     blocks,
