@@ -285,9 +285,13 @@ def test_a_killed_close_finishes_without_gaps_or_doubles(tmp_path: Path) -> None
         (
             "--period",
             "2026-13",
-            "cdr-rating: error: period '2026-13' is not YYYY-MM (e.g. 2026-10)",
+            "cdr-rating: error: --period '2026-13' is not a billing period like 2026-10 (YYYY-MM)",
         ),
-        ("--period", "2026-1", "cdr-rating: error: period '2026-1' is not YYYY-MM (e.g. 2026-10)"),
+        (
+            "--period",
+            "2026-1",
+            "cdr-rating: error: --period '2026-1' is not a billing period like 2026-10 (YYYY-MM)",
+        ),
         ("--status", "foo", "'foo' is not one of 'draft', 'final', 'void'"),
     ],
 )
