@@ -165,3 +165,12 @@ def test_a_shared_lock_creates_nothing(tmp_path: Path) -> None:
     with RunLock(tmp_path / "var", shared=True):
         pass
     assert not (tmp_path / "var").exists()
+
+
+def test_a_spill_folder_left_by_a_killed_rerate_is_an_orphan(tmp_path: Path) -> None:
+    data = DataDir(tmp_path)
+    spill = tmp_path / ".rerate-k1ll3d"
+    spill.mkdir()
+    (spill / "rated-0000.parquet").write_bytes(b"rows of a slice")
+    assert remove_orphans(data, set(), set()) == [".rerate-k1ll3d"]
+    assert not spill.exists()

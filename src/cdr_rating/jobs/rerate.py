@@ -79,6 +79,7 @@ from cdr_rating.rejects import with_messages
 from cdr_rating.store import (
     RATED,
     REJECTS,
+    SPILL_PREFIX,
     DataDir,
     Kind,
     Piece,
@@ -92,7 +93,6 @@ from cdr_rating.store import (
     write_piece,
 )
 
-SPILL_PREFIX = ".rerate-"
 MONEY = pl.Decimal(38, 9)
 
 

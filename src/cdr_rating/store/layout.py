@@ -12,6 +12,7 @@ Layout of ``data_dir`` (default ``var/``)::
     invoices/2026-10/                             invoice PDFs and HTML, itemised calls
     rerates/<rerate_id>.json, audit/<rerate_id>/  applied re-ratings and the files they
                                                   replaced
+    .rerate-<random>/                             a re-rating being applied: its new rows
     ledger.sqlite                                 the ledger (``cdr_rating.ledger``)
     run.lock                                      the run lock (pid and start of its holder)
 
@@ -35,6 +36,9 @@ from cdr_rating.store.lock import LOCK_FILE
 Kind = Literal["rated", "rejects"]
 KINDS: tuple[Kind, ...] = ("rated", "rejects")
 LEDGER_FILE = "ledger.sqlite"
+# Private folders of a re-rating being applied (its slices' new rows), removed when it
+# ends; one left by a killed process is an orphan.
+SPILL_PREFIX = ".rerate-"
 # Polars' hash may change between versions, so the call index lives under a folder
 # named after the version and is rebuilt after an upgrade.
 INDEX_SCHEME = f"polars-{pl.__version__}"
@@ -102,6 +106,8 @@ def remove_orphans(
                 if path.is_file()
             )
     orphans += (path for path in data.stored_partitions() if data.relative(path) not in partitions)
+    if data.root.is_dir():
+        orphans += (path for path in data.root.glob(f"{SPILL_PREFIX}*") if path.is_dir())
     index_root = data.root / "index"
     if index_root.is_dir():
         orphans += (path for path in index_root.iterdir() if path.name != INDEX_SCHEME)
