@@ -3,7 +3,11 @@ slices of accounts, each ending exactly as one pass over everything would."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +159,54 @@ def test_applying_in_slices_writes_the_same_store_and_notes(
     assert found["sliced"][:2] == found["whole"][:2]
     assert found["whole"][0] > 0
     assert found["sliced"][2].equals(found["whole"][2])
+
+
+SLICED_RUN = """
+import sys
+from pathlib import Path
+from cdr_rating.jobs import month, nightly
+from nightly import run_here
+nightly.SLICE_ROWS = 1  # every inbox file a slice of its own
+month.SLICE_CALLS = 7  # closing in slices of a few accounts
+run_here(Path(sys.argv[1]), Path(sys.argv[2]), period="2026-10", close=True)
+"""
+
+
+@pytest.mark.parametrize(
+    "kill_at",
+    [
+        "partition-written#2",  # in the second slice of the inbox
+        "partitions-written",
+        "ledger-in-transaction",
+        "appendix-written",  # every slice of the close billed, nothing saved yet
+        "drafts-in-transaction",
+        "finalise-in-transaction",
+    ],
+)
+def test_a_sliced_run_and_close_killed_anywhere_ends_as_one_pass(
+    billed: tuple[Path, Path], tmp_path: Path, kill_at: str
+) -> None:
+    """Killed inside a sliced run or close, the next (unsliced) run ends exactly as the
+    uninterrupted one-pass run of the fixture."""
+    config, reference = billed
+    data_dir = tmp_path / "var"
+    killed = subprocess.run(
+        [sys.executable, "-c", SLICED_RUN, str(config), str(data_dir)],
+        env={
+            **os.environ,
+            "CDR_RATING_TEST_KILL_AT": kill_at,
+            "PYTHONPATH": str(Path(__file__).parent),
+        },
+        capture_output=True,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_here(config, data_dir, period=PERIOD, close=True)
+    again, one = invoice_state(data_dir), invoice_state(reference)
+    assert [row[:-1] for row in again["invoices"]] == [row[:-1] for row in one["invoices"]]
+    assert again["lines"] == one["lines"]
+    assert again["sequences"] == one["sequences"]
+    assert (
+        store_state(data_dir)["ledger"]["partitions"]
+        == store_state(reference)["ledger"]["partitions"]
+    )
