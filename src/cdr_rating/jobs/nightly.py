@@ -380,7 +380,7 @@ class _Batch:
         with step("duplicates"):
             rated, moved = self.move_stored_and_closed(rated, closed)
         with step("rejects"):
-            rejects = self.finish_rejects(rejects, moved)
+            rejects = finish_rejects(rejects, moved)
         with step("summary"):
             pieces = [*_pieces("rated", rated, ingested), *_pieces("rejects", rejects, ingested)]
             del rated, rejects, moved
@@ -431,47 +431,9 @@ class _Batch:
 
     def scan_inbox(self) -> list[InboxFile]:
         """The new files, in name order; skipped ones go to the report."""
-        ingested = self.ledger.ingested_files()
-        unchanged = {(f.path, f.size, f.mtime_ns): f for f in ingested.values()}
-        to_hash: list[InboxFile] = []
-        for file in _list_inbox(self.settings):
-            known = unchanged.get((file.name, file.size, file.mtime_ns))
-            if known is None:
-                to_hash.append(file)
-            else:
-                self.report.skipped.append(
-                    SkippedFile(file.name, known.sha256, f"already ingested by run {known.run_id}")
-                )
-        hashed = self._hash_all(to_hash)
-        new: list[InboxFile] = []
-        first_of: dict[str, str] = {}
-        for file in hashed:
-            before = ingested.get(file.sha256)
-            if before is not None:
-                why = f"same content as {before.path}, ingested by run {before.run_id}"
-            elif file.sha256 in first_of:
-                why = f"same content as {first_of[file.sha256]} in this run"
-            else:
-                first_of[file.sha256] = file.name
-                new.append(file)
-                continue
-            log.debug("skipped %s: %s", file.name, why)  # listed by run --verbose
-            self.report.skipped.append(SkippedFile(file.name, file.sha256, why))
+        new, skipped = scan_inbox(self.settings, self.ledger, self.progress)
+        self.report.skipped += skipped
         return new
-
-    def _hash_all(self, files: Sequence[InboxFile]) -> list[InboxFile]:
-        done: list[InboxFile] = []
-        self.progress("hashing inbox files", 0, len(files))
-        workers = max(1, min(4, os.cpu_count() or 1))
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            for file, digest in zip(
-                files, pool.map(lambda f: file_sha256(f.path), files), strict=True
-            ):
-                done.append(
-                    InboxFile(file.path, file.name, file.size, file.mtime_ns, sha256=digest)
-                )
-                self.progress("hashing inbox files", len(done), len(files))
-        return done
 
     def rate(
         self, candidates: list[InboxFile], plan: RatingPlan, options: InputOptions
@@ -526,47 +488,11 @@ class _Batch:
     def move_stored_and_closed(
         self, rated: pl.DataFrame, closed: set[str]
     ) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Split off the rated calls already stored for their period (``duplicate``) and
-        those in a closed period (``closed_period``, unless closed periods are allowed).
-
-        The moved rows carry ``_reason`` and ``_detail`` (their reject message)."""
         stored = self._stored_duplicates(rated)
         self.report.duplicates_stored += stored.height
         periods = set(rated.get_column("_period").unique().to_list())
         blocked = set() if self.request.allow_closed else closed & periods
-        if stored.is_empty() and not blocked:  # the usual night: nothing to move, no copy
-            none = pl.lit(None, pl.String)
-            return rated, rated.clear().with_columns(_reason=none, _detail=none)
-        stored_in = pl.Series("_stored_in", [None] * rated.height, dtype=pl.String).scatter(
-            stored.get_column("_row"), stored.get_column("_stored_in")
-        )
-        marked = rated.with_columns(stored_in).with_columns(
-            _reason=pl.when(pl.col("_stored_in").is_not_null())
-            .then(pl.lit(Reason.DUPLICATE.value))
-            .when(pl.col("_period").is_in(sorted(blocked)))
-            .then(pl.lit(Reason.CLOSED_PERIOD.value)),
-        )
-        detail = (
-            pl.when(pl.col("_reason") == Reason.DUPLICATE.value)
-            .then(
-                pl.format(
-                    "call_id '{}' is already stored for period {} ({}); a call is never "
-                    "billed twice",
-                    pl.col("call_id"),
-                    pl.col("_period"),
-                    pl.col("_stored_in"),
-                )
-            )
-            .otherwise(
-                pl.format(
-                    "billing period {} is closed; pass --allow-closed to add late calls to it",
-                    pl.col("_period"),
-                )
-            )
-        )
-        moved = marked.filter(pl.col("_reason").is_not_null()).with_columns(_detail=detail)
-        kept = marked.filter(pl.col("_reason").is_null()).drop("_stored_in", "_reason")
-        return kept, moved.drop("_stored_in")
+        return move_stored_and_closed(rated, stored, blocked)
 
     def _stored_duplicates(self, rated: pl.DataFrame) -> pl.DataFrame:
         """``_row`` of each rated call whose call_id is stored in its period, and where."""
@@ -621,59 +547,16 @@ class _Batch:
             .sort("_row")
         )
 
-    def finish_rejects(self, rejects: pl.DataFrame, moved: pl.DataFrame) -> pl.DataFrame:
-        """All rejects with their message, input line and ``_period``, in input order."""
-        moved = moved.select(
-            pl.col(name) if name in moved.columns else pl.lit(None, dtype).alias(name)
-            for name, dtype in rejects.schema.items()
-            if name != "reason"
-        ).with_columns(reason=moved.get_column("_reason"))
-        combined = pl.concat([rejects, moved.select(rejects.columns)], how="vertical_relaxed")
-        combined = with_messages(combined).sort("file", "line", maintain_order=True)
-        rerateable = pl.col("reason").is_in(RERATEABLE)
-        periods = combined.select(
-            "file",
-            "line",
-            "_period",
-            # The engine's rejects carry duration_ms; the store keeps duration_s.
-            *(
-                pl.when(rerateable).then(pl.col(name)).alias(name)
-                for name in RERATE_FIELDS
-                if name != "duration_s"
-            ),
-            pl.when(rerateable).then(pl.col("duration_ms")).alias("duration_ms"),
-        )
-        return attach_raw(combined).join(
-            periods, on=["file", "line"], how="left", maintain_order="left", nulls_equal=True
-        )
-
     def count(self, pieces: Sequence[StoredPiece], plan: RatingPlan) -> list[FileTotal]:
         """Fill in the report's counts and totals; return the totals per file and period."""
+        found = count(pieces, plan, self.report.duplicates_stored)
         report = self.report
-        report.rated = sum(piece.rows for piece in pieces if piece.kind == "rated")
-        report.rejected = sum(piece.rows for piece in pieces if piece.kind == "rejects")
-        report.read = report.rated + report.rejected
-        reasons: dict[str, int] = {}
-        for piece in pieces:
-            for reason, rows in piece.reasons:
-                reasons[reason] = reasons.get(reason, 0) + rows
-        report.rejected_by_reason = dict(sorted(reasons.items(), key=lambda r: (-r[1], r[0])))
-        report.duplicates_in_input = (
-            report.rejected_by_reason.get(Reason.DUPLICATE.value, 0) - report.duplicates_stored
-        )
-        report.periods = sorted({piece.period for piece in pieces})
-        totals = [total for piece in pieces for total in piece.totals]
-        decimals = plan.currency_decimals()
-        for currency in sorted({total.currency for total in totals}):
-            mine = [total for total in totals if total.currency == currency]
-            report.totals[currency] = CurrencyTotal(
-                sum(total.calls for total in mine),
-                sum(total.billable_s for total in mine),
-                format_amount(
-                    sum((total.charge for total in mine), Decimal(0)), decimals[currency]
-                ),
-            )
-        return totals
+        report.read, report.rated, report.rejected = found.read, found.rated, found.rejected
+        report.rejected_by_reason = found.rejected_by_reason
+        report.duplicates_in_input = found.duplicates_in_input
+        report.periods = found.periods
+        report.totals = found.totals
+        return found.file_totals
 
     def warn_if_open_ended(self, period: str) -> None:
         _, end = period_bounds(period, self.settings.billing.timezone)
@@ -772,6 +655,121 @@ class _Batch:
             log.warning("could not record the failed run: %s", secondary)
 
 
+def move_stored_and_closed(
+    rated: pl.DataFrame, stored: pl.DataFrame, blocked: set[str]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split off the rated calls already stored for their period (``duplicate``: the
+    ``_row`` of each in ``stored``, with ``_stored_in``, the file) and those in a
+    ``blocked`` (closed) period (``closed_period``); return ``(kept, moved)``.
+
+    The moved rows carry ``_reason`` and ``_detail`` (their reject message)."""
+    if stored.is_empty() and not blocked:  # the usual night: nothing to move, no copy
+        none = pl.lit(None, pl.String)
+        return rated, rated.clear().with_columns(_reason=none, _detail=none)
+    stored_in = pl.Series("_stored_in", [None] * rated.height, dtype=pl.String).scatter(
+        stored.get_column("_row"), stored.get_column("_stored_in")
+    )
+    marked = rated.with_columns(stored_in).with_columns(
+        _reason=pl.when(pl.col("_stored_in").is_not_null())
+        .then(pl.lit(Reason.DUPLICATE.value))
+        .when(pl.col("_period").is_in(sorted(blocked)))
+        .then(pl.lit(Reason.CLOSED_PERIOD.value)),
+    )
+    detail = (
+        pl.when(pl.col("_reason") == Reason.DUPLICATE.value)
+        .then(
+            pl.format(
+                "call_id '{}' is already stored for period {} ({}); a call is never billed twice",
+                pl.col("call_id"),
+                pl.col("_period"),
+                pl.col("_stored_in"),
+            )
+        )
+        .otherwise(
+            pl.format(
+                "billing period {} is closed; pass --allow-closed to add late calls to it",
+                pl.col("_period"),
+            )
+        )
+    )
+    moved = marked.filter(pl.col("_reason").is_not_null()).with_columns(_detail=detail)
+    kept = marked.filter(pl.col("_reason").is_null()).drop("_stored_in", "_reason")
+    return kept, moved.drop("_stored_in")
+
+
+def finish_rejects(rejects: pl.DataFrame, moved: pl.DataFrame) -> pl.DataFrame:
+    """All rejects with their message, input line and ``_period``, in input order."""
+    moved = moved.select(
+        pl.col(name) if name in moved.columns else pl.lit(None, dtype).alias(name)
+        for name, dtype in rejects.schema.items()
+        if name != "reason"
+    ).with_columns(reason=moved.get_column("_reason"))
+    combined = pl.concat([rejects, moved.select(rejects.columns)], how="vertical_relaxed")
+    combined = with_messages(combined).sort("file", "line", maintain_order=True)
+    rerateable = pl.col("reason").is_in(RERATEABLE)
+    periods = combined.select(
+        "file",
+        "line",
+        "_period",
+        # The engine's rejects carry duration_ms; the store keeps duration_s.
+        *(
+            pl.when(rerateable).then(pl.col(name)).alias(name)
+            for name in RERATE_FIELDS
+            if name != "duration_s"
+        ),
+        pl.when(rerateable).then(pl.col("duration_ms")).alias("duration_ms"),
+    )
+    return attach_raw(combined).join(
+        periods, on=["file", "line"], how="left", maintain_order="left", nulls_equal=True
+    )
+
+
+@dataclass(frozen=True)
+class Counts:
+    """What a run's store files hold: the reconciliation and the totals."""
+
+    read: int
+    rated: int
+    rejected: int
+    rejected_by_reason: dict[str, int]
+    duplicates_in_input: int
+    periods: list[str]
+    totals: dict[str, CurrencyTotal]
+    file_totals: list[FileTotal]
+
+
+def count(pieces: Sequence[StoredPiece], plan: RatingPlan, duplicates_stored: int) -> Counts:
+    """The counts and totals of ``pieces``; ``duplicates_stored`` of the duplicates were
+    stored before (the rest repeat a call of the new files)."""
+    rated = sum(piece.rows for piece in pieces if piece.kind == "rated")
+    rejected = sum(piece.rows for piece in pieces if piece.kind == "rejects")
+    reasons: dict[str, int] = {}
+    for piece in pieces:
+        for reason, rows in piece.reasons:
+            reasons[reason] = reasons.get(reason, 0) + rows
+    by_reason = dict(sorted(reasons.items(), key=lambda r: (-r[1], r[0])))
+    file_totals = [total for piece in pieces for total in piece.totals]
+    decimals = plan.currency_decimals()
+    totals = {}
+    for currency in sorted({total.currency for total in file_totals}):
+        mine = [total for total in file_totals if total.currency == currency]
+        totals[currency] = CurrencyTotal(
+            sum(total.calls for total in mine),
+            sum(total.billable_s for total in mine),
+            format_amount(sum((total.charge for total in mine), Decimal(0)), decimals[currency]),
+        )
+    return Counts(
+        read=rated + rejected,
+        rated=rated,
+        rejected=rejected,
+        rejected_by_reason=by_reason,
+        duplicates_in_input=by_reason.get(Reason.DUPLICATE.value, 0) - duplicates_stored,
+        periods=sorted({piece.period for piece in pieces}),
+        totals=totals,
+        file_totals=file_totals,
+    )
+
+
 @dataclass(frozen=True)
 class StoredPiece:
     """What a piece of the store holds, once written: its rows, rejects by reason and
@@ -822,6 +820,51 @@ def file_groups(files: Sequence[InboxFile], slice_rows: int | None = None) -> li
         groups[-1].append(file)
         filled += rows
     return [group for group in groups if group]
+
+
+def scan_inbox(
+    settings: Settings, ledger: Ledger, progress: Progress
+) -> tuple[list[InboxFile], list[SkippedFile]]:
+    """The inbox's new files (hashed, in name order) and those skipped: already ingested
+    (same name, size and time, or the same content), or repeating another new file."""
+    ingested = ledger.ingested_files()
+    unchanged = {(f.path, f.size, f.mtime_ns): f for f in ingested.values()}
+    skipped: list[SkippedFile] = []
+    to_hash: list[InboxFile] = []
+    for file in _list_inbox(settings):
+        known = unchanged.get((file.name, file.size, file.mtime_ns))
+        if known is None:
+            to_hash.append(file)
+        else:
+            why = f"already ingested by run {known.run_id}"
+            skipped.append(SkippedFile(file.name, known.sha256, why))
+    new: list[InboxFile] = []
+    first_of: dict[str, str] = {}
+    for file in _hashed(to_hash, progress):
+        before = ingested.get(file.sha256)
+        if before is not None:
+            why = f"same content as {before.path}, ingested by run {before.run_id}"
+        elif file.sha256 in first_of:
+            why = f"same content as {first_of[file.sha256]} in this run"
+        else:
+            first_of[file.sha256] = file.name
+            new.append(file)
+            continue
+        log.debug("skipped %s: %s", file.name, why)  # listed by run --verbose
+        skipped.append(SkippedFile(file.name, file.sha256, why))
+    return new, skipped
+
+
+def _hashed(files: Sequence[InboxFile], progress: Progress) -> list[InboxFile]:
+    """``files`` with their sha256, hashed in a few threads (hashing reads the disk)."""
+    done: list[InboxFile] = []
+    progress("hashing inbox files", 0, len(files))
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for file, digest in zip(files, pool.map(lambda f: file_sha256(f.path), files), strict=True):
+            done.append(InboxFile(file.path, file.name, file.size, file.mtime_ns, sha256=digest))
+            progress("hashing inbox files", len(done), len(files))
+    return done
 
 
 def _list_inbox(settings: Settings) -> list[InboxFile]:
