@@ -238,7 +238,7 @@ def bill_in_process(config: Path) -> dict[str, float]:
     from cdr_rating.billing.period import bill_period
     from cdr_rating.config import load_settings
     from cdr_rating.jobs.close import accounts_by_bucket, billed_calls
-    from cdr_rating.jobs.month import StoredMonth
+    from cdr_rating.jobs.month import StoredMonth, month_slices
     from cdr_rating.jobs.setup import billing_setup
     from cdr_rating.ledger import Ledger
     from cdr_rating.store import DataDir
@@ -251,12 +251,13 @@ def bill_in_process(config: Path) -> dict[str, float]:
     everyone = setup.rules.accounts.get_column("account").unique().sort().to_list()
     slices = month.slices()
     found: dict[str, float] = {"calls": 0, "bills": 0, "covered_calls": 0, "slices": slices}
-    for bucket, accounts in accounts_by_bucket(everyone, slices).items():
-        calls = billed_calls(month, bucket, slices)
-        bills = bill_period(calls, setup.rules, setup.plan, only=accounts)
-        found["calls"] += calls.height
-        found["bills"] += len(bills.bills)
-        found["covered_calls"] += bills.calls.filter(pl.col("allowance_s") > 0).height
+    with month_slices(month, buckets=slices) as sliced:
+        for bucket, accounts in accounts_by_bucket(everyone, slices).items():
+            calls = billed_calls(sliced, bucket)
+            bills = bill_period(calls, setup.rules, setup.plan, only=accounts)
+            found["calls"] += calls.height
+            found["bills"] += len(bills.bills)
+            found["covered_calls"] += bills.calls.filter(pl.col("allowance_s") > 0).height
     return found
 
 

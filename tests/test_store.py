@@ -169,8 +169,8 @@ def test_a_shared_lock_creates_nothing(tmp_path: Path) -> None:
 
 def test_a_spill_folder_left_by_a_killed_rerate_is_an_orphan(tmp_path: Path) -> None:
     data = DataDir(tmp_path)
-    spill = tmp_path / ".rerate-k1ll3d"
+    spill = tmp_path / ".spill-k1ll3d"
     spill.mkdir()
     (spill / "rated-0000.parquet").write_bytes(b"rows of a slice")
-    assert remove_orphans(data, set(), set()) == [".rerate-k1ll3d"]
+    assert remove_orphans(data, set(), set()) == [".spill-k1ll3d"]
     assert not spill.exists()

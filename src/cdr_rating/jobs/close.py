@@ -33,7 +33,7 @@ from cdr_rating.billing.period import Bill, PeriodBill, bill_period
 from cdr_rating.config import Settings
 from cdr_rating.errors import ConfigError
 from cdr_rating.faults import checkpoint
-from cdr_rating.jobs.month import StoredMonth, in_bucket
+from cdr_rating.jobs.month import MonthSlices, StoredMonth, month_slices
 from cdr_rating.jobs.setup import BillingSetup, billing_setup, issuer, now, today_in
 from cdr_rating.ledger import Ledger
 from cdr_rating.ledger.invoices import (
@@ -76,9 +76,9 @@ class CloseReport:
         return lines
 
 
-def billed_calls(month: StoredMonth, bucket: int, buckets: int) -> pl.DataFrame:
-    """The columns billing reads of the calls of one slice of ``month``."""
-    return month.rated_calls().select(CALL_COLUMNS).filter(in_bucket(bucket, buckets)).collect()
+def billed_calls(slices: MonthSlices, bucket: int) -> pl.DataFrame:
+    """The columns billing reads of the calls of one slice of a month."""
+    return slices.calls(bucket).select(CALL_COLUMNS).collect()
 
 
 def accounts_by_bucket(accounts: Sequence[str], buckets: int) -> dict[int, list[str]]:
@@ -195,24 +195,40 @@ def draft_invoices(
     folder = month.data.root / "invoices" / month.period
     drafts: list[Draft] = []
     buckets = month.slices(slice_calls)
-    for bucket, accounts_here in accounts_by_bucket(accounts, buckets).items():
-        if not accounts_here:
-            continue
-        calls = billed_calls(month, bucket, buckets)
-        billed = bill_period(calls, setup.rules, setup.plan, only=accounts_here)
-        del calls
-        snapshot = _write_appendix(billed, folder / f"calls-{stamp}-{bucket:04d}.parquet")
-        drafts += [
-            Draft(
-                bill=bill,
-                document=build_document(bill, issuer(settings), settings.billing.timezone),
-                calls=None
-                if snapshot is None or not bill.customer.itemised
-                else month.data.relative(snapshot),
-            )
-            for bill in billed.bills
-        ]
+    with month_slices(month, buckets=buckets) as slices:
+        for bucket, accounts_here in accounts_by_bucket(accounts, buckets).items():
+            if accounts_here:
+                drafts += _draft_slice(
+                    settings, slices, bucket, setup, accounts_here, folder, stamp
+                )
     return Drafts(sorted(drafts, key=lambda draft: draft.bill.account), created, buckets)
+
+
+def _draft_slice(
+    settings: Settings,
+    slices: MonthSlices,
+    bucket: int,
+    setup: BillingSetup,
+    accounts: list[str],
+    folder: Path,
+    stamp: str,
+) -> list[Draft]:
+    """The draft invoices of one slice's accounts; their itemised calls to one file."""
+    calls = billed_calls(slices, bucket)
+    billed = bill_period(calls, setup.rules, setup.plan, only=accounts)
+    del calls
+    snapshot = _write_appendix(billed, folder / f"calls-{stamp}-{bucket:04d}.parquet")
+    data = slices.month.data
+    return [
+        Draft(
+            bill=bill,
+            document=build_document(bill, issuer(settings), settings.billing.timezone),
+            calls=None
+            if snapshot is None or not bill.customer.itemised
+            else data.relative(snapshot),
+        )
+        for bill in billed.bills
+    ]
 
 
 def check_templates(settings: Settings) -> None:

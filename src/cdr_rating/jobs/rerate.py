@@ -31,9 +31,6 @@ import dataclasses
 import datetime as dt
 import secrets
 import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -62,7 +59,7 @@ from cdr_rating.jobs.close import (
     check_templates,
     render_missing,
 )
-from cdr_rating.jobs.month import StoredMonth, in_bucket
+from cdr_rating.jobs.month import StoredMonth, in_bucket, month_slices, spill_folder
 from cdr_rating.jobs.setup import BillingSetup, billing_setup, issuer, now
 from cdr_rating.ledger import FileTotal, Ledger, PartitionFile
 from cdr_rating.ledger.invoices import Draft, find_invoice
@@ -79,7 +76,6 @@ from cdr_rating.rejects import with_messages
 from cdr_rating.store import (
     RATED,
     REJECTS,
-    SPILL_PREFIX,
     DataDir,
     Kind,
     Piece,
@@ -116,18 +112,6 @@ class Spill:
                 found.append(path)
 
 
-@contextmanager
-def spill_folder(data: DataDir) -> Iterator[Path]:
-    """A private folder in the data directory, removed afterwards (a killed process
-    leaves it for the next run's orphan removal)."""
-    data.root.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=SPILL_PREFIX, dir=data.root))
-    try:
-        yield folder
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 def rerate_period(
     settings: Settings,
     ledger: Ledger,
@@ -160,32 +144,33 @@ def rerate_period(
     changed: list[pl.DataFrame] = []
     touched: set[str] = set()
     calls = retry.height
-    for bucket in range(buckets):
-        scope = pl.col("account") == account if account else in_bucket(bucket, buckets)
-        old = _relative(month.rated_calls(with_source=True).filter(scope).collect(), data)
-        calls += old.height
-        rescued = retried.filter(pl.col("_reason").is_null() & scope).get_column("_retry")
-        retry_here = retry.filter(pl.col("_retry").is_in(rescued.implode()))
-        outcome = _priced(engine_input(old, retry_here), after)
-        rated = outcome.filter(pl.col("_reason").is_null())
-        lost = outcome.filter(pl.col("_reason").is_not_null())
-        slice_changes = changes(old, retry_here, rated)
-        changes_here = compare(
-            invoiced,
-            by_bucket[bucket],
-            (before.rules, before.plan, old.select(CALL_COLUMNS)),
-            (after.rules, after.plan, rated.select(CALL_COLUMNS)),
-            slice_changes,
-        )
-        if spill is not None:
-            changes_here = _with_note_lines(changes_here, rated.select(CALL_COLUMNS), after)
-            spill.add(bucket, rated, lost)
-        found += changes_here
-        changed.append(slice_changes)
-        touched |= set(rated.get_column("_from").to_list()) | set(
-            lost.get_column("_from").to_list()
-        )
-        del old, outcome, rated, lost
+    with month_slices(month, buckets=buckets) as slices:
+        for bucket in range(buckets):
+            scope = pl.col("account") == account if account else in_bucket(bucket, buckets)
+            old = (slices.calls(0).filter(scope) if account else slices.calls(bucket)).collect()
+            calls += old.height
+            rescued = retried.filter(pl.col("_reason").is_null() & scope).get_column("_retry")
+            retry_here = retry.filter(pl.col("_retry").is_in(rescued.implode()))
+            outcome = _priced(engine_input(old, retry_here), after)
+            rated = outcome.filter(pl.col("_reason").is_null())
+            lost = outcome.filter(pl.col("_reason").is_not_null())
+            slice_changes = changes(old, retry_here, rated)
+            changes_here = compare(
+                invoiced,
+                by_bucket[bucket],
+                (before.rules, before.plan, old.select(CALL_COLUMNS)),
+                (after.rules, after.plan, rated.select(CALL_COLUMNS)),
+                slice_changes,
+            )
+            if spill is not None:
+                changes_here = _with_note_lines(changes_here, rated.select(CALL_COLUMNS), after)
+                spill.add(bucket, rated, lost)
+            found += changes_here
+            changed.append(slice_changes)
+            touched |= set(rated.get_column("_from").to_list()) | set(
+                lost.get_column("_from").to_list()
+            )
+            del old, outcome, rated, lost
     return RerateResult(
         period=period,
         account=account,

@@ -12,7 +12,8 @@ Layout of ``data_dir`` (default ``var/``)::
     invoices/2026-10/                             invoice PDFs and HTML, itemised calls
     rerates/<rerate_id>.json, audit/<rerate_id>/  applied re-ratings and the files they
                                                   replaced
-    .rerate-<random>/                             a re-rating being applied: its new rows
+    .spill-<random>/                              a month stage at work: the month bucketed
+                                                  by account, a re-rating's new rows
     ledger.sqlite                                 the ledger (``cdr_rating.ledger``)
     run.lock                                      the run lock (pid and start of its holder)
 
@@ -36,9 +37,9 @@ from cdr_rating.store.lock import LOCK_FILE
 Kind = Literal["rated", "rejects"]
 KINDS: tuple[Kind, ...] = ("rated", "rejects")
 LEDGER_FILE = "ledger.sqlite"
-# Private folders of a re-rating being applied (its slices' new rows), removed when it
-# ends; one left by a killed process is an orphan.
-SPILL_PREFIX = ".rerate-"
+# Private folders of a month stage at work (a month bucketed by account, a re-rating's
+# new rows), removed when it ends; one left by a killed process is an orphan.
+SPILL_PREFIX = ".spill-"
 # Polars' hash may change between versions, so the call index lives under a folder
 # named after the version and is rebuilt after an upgrade.
 INDEX_SCHEME = f"polars-{pl.__version__}"
