@@ -112,16 +112,22 @@ def test_closing_in_slices_issues_the_same_invoices(
     assert sliced["sequences"] == one["sequences"]
 
 
-def test_rerating_in_slices_finds_the_same_changes(
-    billed: tuple[Path, Path], tmp_path: Path
-) -> None:
-    config, data_dir = billed
-    sheets = tmp_path / "sheets"
+def corrected_sheets(folder: Path) -> Path:
+    """The sample sheets with the German fixed peak rate lowered: calls change."""
+    sheets = folder / "sheets"
     shutil.copytree(ROOT / "rate_sheets", sheets)
     rates = sheets / "retail-eu.csv"
     rates.write_text(
         rates.read_text(encoding="utf-8").replace("0.0190", "0.0170"), encoding="utf-8"
     )
+    return sheets
+
+
+def test_rerating_in_slices_finds_the_same_changes(
+    billed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    config, data_dir = billed
+    sheets = corrected_sheets(tmp_path)
     settings = settings_for(config, data_dir)
     with Ledger.snapshot(data_dir / "ledger.sqlite") as ledger:
         whole = rerate_period(settings, ledger, PERIOD, sheets_dir=sheets)
@@ -142,12 +148,7 @@ def test_applying_in_slices_writes_the_same_store_and_notes(
     billed: tuple[Path, Path], tmp_path: Path
 ) -> None:
     config, data_dir = billed
-    sheets = tmp_path / "sheets"
-    shutil.copytree(ROOT / "rate_sheets", sheets)
-    rates = sheets / "retail-eu.csv"
-    rates.write_text(
-        rates.read_text(encoding="utf-8").replace("0.0190", "0.0170"), encoding="utf-8"
-    )
+    sheets = corrected_sheets(tmp_path)
     found = {}
     for name, slice_calls in (("whole", None), ("sliced", 5)):
         copy = tmp_path / name

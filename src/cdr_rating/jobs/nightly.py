@@ -25,7 +25,7 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -388,17 +388,7 @@ class _Batch:
         if not self.request.dry_run:
             with step("write"):
                 self.write_partitions(pieces)
-            self.written += [
-                PartitionFile(
-                    self.data.relative(self.data.partition(p.kind, p.period, p.sha256)),
-                    p.sha256,
-                    p.kind,
-                    p.period,
-                    p.rows,
-                )
-                for p in summaries
-                if p.kind == "rated"
-            ]
+            self.written += self.describe_partitions(p for p in summaries if p.kind == "rated")
         return summaries
 
     def remove_orphans(self) -> None:
@@ -563,7 +553,7 @@ class _Batch:
         if datetime.now(UTC) < end:
             log.warning("closing %s before it has ended (it ends at %s)", period, end.isoformat())
 
-    def describe_partitions(self, pieces: Sequence[StoredPiece]) -> list[PartitionFile]:
+    def describe_partitions(self, pieces: Iterable[StoredPiece]) -> list[PartitionFile]:
         """The ledger rows of the files this run writes."""
         return [
             PartitionFile(
