@@ -15,11 +15,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
 from cdr_rating.ledger import Ledger, PartitionFile
 from cdr_rating.store import SPILL_PREFIX, DataDir, account_bucket, scan_rated, scan_rejects
+
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 # Calls per slice. Billing holds about 1 GiB per million calls of a slice, re-rating
 # (old and new side by side) about 2: slices of 2M keep either under 5 GiB, whatever
@@ -78,6 +81,11 @@ class StoredMonth:
             yield bucket, buckets
 
 
+def relative_source(calls: FrameT, data: DataDir) -> FrameT:
+    """``_from`` as the ledger names store files: relative to the data directory."""
+    return calls.with_columns(pl.col("_from").str.strip_prefix(f"{data.root}/"))
+
+
 def in_bucket(bucket: int, buckets: int, column: str = "account") -> pl.Expr:
     """Rows of slice ``bucket`` of ``buckets`` (every row when there is one slice)."""
     if buckets == 1:
@@ -98,13 +106,12 @@ class MonthSlices:
         if self.spilled is not None:
             files = sorted((self.spilled / f"_bucket={bucket}").glob("*.parquet"))
             if not files:
-                return self.month.rated_calls(with_source=True).clear().pipe(self._relative)
+                return relative_source(
+                    self.month.rated_calls(with_source=True).clear(), self.month.data
+                )
             return pl.scan_parquet(files)
         scan = self.month.rated_calls(with_source=True).filter(in_bucket(bucket, self.buckets))
-        return self._relative(scan)
-
-    def _relative(self, calls: pl.LazyFrame) -> pl.LazyFrame:
-        return calls.with_columns(pl.col("_from").str.strip_prefix(f"{self.month.data.root}/"))
+        return relative_source(scan, self.month.data)
 
 
 @contextmanager
@@ -130,7 +137,7 @@ def month_slices(
         yield MonthSlices(month, count)
         return
     with spill_folder(month.data) as folder:
-        calls = MonthSlices(month, count)._relative(month.rated_calls(with_source=True))
+        calls = relative_source(month.rated_calls(with_source=True), month.data)
         calls.with_columns(_bucket=account_bucket(pl.col("account"), count)).sink_parquet(
             pl.PartitionBy(folder, key="_bucket", include_key=False),
             mkdir=True,

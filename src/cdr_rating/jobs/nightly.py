@@ -779,16 +779,22 @@ class StoredPiece:
             counted = frame.group_by("reason").len().sort("reason")
             reasons = tuple((str(r), int(n)) for r, n in counted.iter_rows())
             return cls(piece.kind, piece.sha256, piece.period, frame.height, reasons, ())
-        grouped = (
-            frame.group_by("currency")
-            .agg(pl.len(), pl.col("billable_s").sum(), pl.col("charge").sum())
-            .sort("currency")
-        )
-        totals = tuple(
-            FileTotal(piece.sha256, piece.period, currency, calls, billable, Decimal(charge))
-            for currency, calls, billable, charge in grouped.iter_rows()
-        )
+        totals = tuple(file_totals(frame, piece.sha256, piece.period))
         return cls(piece.kind, piece.sha256, piece.period, frame.height, (), totals)
+
+
+def file_totals(rated: pl.DataFrame, sha256: str, period: str) -> list[FileTotal]:
+    """The ledger's totals of one store file of rated calls: calls, billable seconds
+    and exact charge per currency (a row per currency, not per call)."""
+    grouped = (
+        rated.group_by("currency")
+        .agg(pl.len(), pl.col("billable_s").sum(), pl.col("charge").sum())
+        .sort("currency")
+    )
+    return [
+        FileTotal(sha256, period, currency, calls, billable, Decimal(charge))
+        for currency, calls, billable, charge in grouped.iter_rows()
+    ]
 
 
 # Rows of new files rated together: the same bound as ``cdr-rating rate``'s slices.

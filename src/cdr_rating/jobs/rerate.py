@@ -32,7 +32,6 @@ import datetime as dt
 import secrets
 import shutil
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +58,16 @@ from cdr_rating.jobs.close import (
     check_templates,
     render_missing,
 )
-from cdr_rating.jobs.month import StoredMonth, in_bucket, month_slices, spill_folder
+from cdr_rating.jobs.month import (
+    StoredMonth,
+    in_bucket,
+    month_slices,
+    relative_source,
+    spill_folder,
+)
+from cdr_rating.jobs.nightly import file_totals
 from cdr_rating.jobs.setup import BillingSetup, billing_setup, issuer, now
-from cdr_rating.ledger import FileTotal, Ledger, PartitionFile
+from cdr_rating.ledger import Ledger, PartitionFile
 from cdr_rating.ledger.invoices import Draft, find_invoice
 from cdr_rating.ledger.rerates import (
     NoteRequest,
@@ -74,6 +80,7 @@ from cdr_rating.ledger.rerates import (
 from cdr_rating.rating.engine import rate_outcome, rated_columns, reject_columns
 from cdr_rating.rejects import with_messages
 from cdr_rating.store import (
+    MONEY,
     RATED,
     REJECTS,
     DataDir,
@@ -88,8 +95,6 @@ from cdr_rating.store import (
     write_json,
     write_piece,
 )
-
-MONEY = pl.Decimal(38, 9)
 
 
 @dataclass
@@ -184,20 +189,14 @@ def rerate_period(
     )
 
 
-def _relative(frame: pl.DataFrame, data: DataDir) -> pl.DataFrame:
-    """``_from`` as the ledger names store files: relative to the data directory."""
-    prefix = f"{data.root}/"
-    return frame.with_columns(pl.col("_from").str.strip_prefix(prefix))
-
-
 def _retried(
     month: StoredMonth, account: str | None, setup: BillingSetup
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The stored rejects that may rate now (``_retry`` numbers them) and how the new
     sheets price them: the account they now rate for says which slice they join."""
-    stored = _relative(month.stored_rejects(with_source=True).collect(), month.data)
+    stored = relative_source(month.stored_rejects(with_source=True).collect(), month.data)
     retry = retryable(stored, account).with_row_index("_retry")
-    return retry, _priced(engine_input(pl.DataFrame(schema=_NO_RATED), retry), setup)
+    return retry, _priced(engine_input(pl.DataFrame(schema=RATED), retry), setup)
 
 
 def _priced(inputs: pl.DataFrame, setup: BillingSetup) -> pl.DataFrame:
@@ -392,7 +391,7 @@ def _write_new_files(
                 shutil.copy2(data.root / old.path, audit)
                 written.append(audit)
                 old_files.append(old)
-            totals = _totals(frame, sha256, result.period) if kind == "rated" else []
+            totals = file_totals(frame, sha256, result.period) if kind == "rated" else []
             replaced.append(ReplacedFile(old, new, totals))
             checkpoint("rerate-file-written")
     return replaced, written, old_files
@@ -424,20 +423,6 @@ def _reject_rows(outcome: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(schema=REJECTS)
     rows = with_messages(outcome.select(*reject_columns(outcome)))
     return as_rejects(rows)
-
-
-def _totals(frame: pl.DataFrame, sha256: str, period: str) -> list[FileTotal]:
-    if frame.is_empty():
-        return []
-    grouped = (
-        frame.group_by("currency")
-        .agg(pl.len(), pl.col("billable_s").sum(), pl.col("charge").sum())
-        .sort("currency")
-    )
-    return [
-        FileTotal(sha256, period, currency, int(calls), int(seconds), Decimal(charge).normalize())
-        for currency, calls, seconds, charge in grouped.iter_rows()
-    ]
 
 
 def _stamp() -> str:
@@ -495,7 +480,7 @@ def stored_call(ledger: Ledger, data: DataDir, period: str, call_id: str) -> pl.
     (``_origin`` says which, ``_from`` the store file)."""
     month = StoredMonth.of(ledger, data, period)
     found = [
-        _relative(frame.filter(pl.col("call_id") == call_id).collect(), data).with_columns(
+        relative_source(frame.filter(pl.col("call_id") == call_id).collect(), data).with_columns(
             _origin=pl.lit(kind)
         )
         for kind, frame in (
@@ -521,6 +506,3 @@ def price_again(stored: pl.DataFrame, setup: BillingSetup) -> tuple[pl.DataFrame
         frame.filter(pl.col("_reason").is_not_null()).select(reject_columns(frame))
     )
     return again, failed
-
-
-_NO_RATED = RATED

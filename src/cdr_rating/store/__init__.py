@@ -8,6 +8,7 @@ does anything else (``layout.remove_orphans``).
 """
 
 from cdr_rating.store.calls import (
+    MONEY,
     RATED,
     REJECTS,
     RERATE_FIELDS,
@@ -47,6 +48,7 @@ __all__ = [
     "KINDS",
     "LEDGER_FILE",
     "LOCK_FILE",
+    "MONEY",
     "RATED",
     "REJECTS",
     "RERATE_FIELDS",
