@@ -70,11 +70,11 @@ def take_allowances(calls: pl.DataFrame, sheets: Sequence[RateSheet]) -> pl.Data
         .unique(["sheet", "prefix"], keep="first")
         .select("sheet", "prefix", "allowance", "allowance_order", "allowance_seconds")
     )
-    frame = calls.with_row_index("_call")
     pool = ["account", "sheet", "allowance_order"]
     covered = (
-        frame.filter((pl.col("billable_s") > 0) & (pl.col("charge") > 0))
-        .select("_call", "account", "sheet", "prefix", "start", "call_id", "billable_s")
+        calls.select("account", "sheet", "prefix", "start", "call_id", "billable_s", "charge")
+        .with_row_index("_call")
+        .filter((pl.col("billable_s") > 0) & (pl.col("charge") > 0))
         .join(chosen, on=["sheet", "prefix"])
         .sort([*pool, "start", "call_id"])
         .with_columns(
@@ -86,12 +86,16 @@ def take_allowances(calls: pl.DataFrame, sheets: Sequence[RateSheet]) -> pl.Data
             )
         )
         .filter(pl.col("allowance_s") > 0)
-        .select("_call", "allowance", "allowance_s")
     )
-    return (
-        frame.join(covered, on="_call", how="left", maintain_order="left")
-        .with_columns(pl.col("allowance_s").fill_null(0))
-        .drop("_call")
+    # Put back in place, not joined: a join would copy every column of every call.
+    at = covered.get_column("_call")
+    return calls.with_columns(
+        pl.repeat(None, calls.height, dtype=pl.String, eager=True)
+        .alias("allowance")
+        .scatter(at, covered.get_column("allowance")),
+        pl.zeros(calls.height, pl.Int64, eager=True)
+        .alias("allowance_s")
+        .scatter(at, covered.get_column("allowance_s")),
     )
 
 

@@ -294,11 +294,14 @@ def with_tax_rate(calls: pl.DataFrame, versions: pl.DataFrame, start: dt.datetim
     steady = relevant.filter(
         (pl.len().over("account") == 1) & (pl.col("effective_from") <= began)
     ).select("account", "tax_rate")
-    calls = calls.with_row_index("_call")
-    plain = calls.join(steady, on="account", how="inner", maintain_order="left")
-    changing = calls.join(steady, on="account", how="anti")
+    # Only the columns needed, and the rate alone put back: a join of the whole frame
+    # would copy every column of millions of calls.
+    keyed = calls.select("account", "start").with_row_index("_call")
+    rate = keyed.join(steady, on="account", how="left", maintain_order="left")
+    tax_rate = rate.get_column("tax_rate")
+    changing = keyed.join(steady, on="account", how="anti")
     if not changing.is_empty():
-        changing = (
+        found = (
             changing.with_columns(_at=pl.col("start").dt.epoch("s"))
             .sort("account", "_at")
             .join_asof(
@@ -308,23 +311,30 @@ def with_tax_rate(calls: pl.DataFrame, versions: pl.DataFrame, start: dt.datetim
                 by="account",
                 check_sortedness=False,  # sorted within each account, as asked
             )
-            .drop("_at", "effective_from")
         )
-        plain = pl.concat([plain, changing])
-        plain = plain.sort("_call")
-    return plain.drop("_call")
+        tax_rate = tax_rate.scatter(found.get_column("_call"), found.get_column("tax_rate"))
+    return calls.with_columns(tax_rate)
 
 
 def _tax(text: str | None) -> Decimal | None:
     return Decimal(text) if text else None
 
 
+# The calls an invoice shows (as usage lines and in its appendix): those with billed
+# seconds or a charge.
+SHOWN = (pl.col("billable_s") > 0) | (pl.col("charge") != 0)
+
+
 def usage_lines(calls: pl.DataFrame) -> pl.DataFrame:
     """Usage lines: calls of one destination in one band, per account and tax rate."""
-    shown = calls.filter((pl.col("billable_s") > 0) | (pl.col("charge") != 0)).with_columns(
-        destination=pl.when(pl.col("destination").fill_null("") == "")
-        .then(pl.format("+{}", pl.col("prefix")))
-        .otherwise(pl.col("destination"))
+    shown = (
+        calls.select("account", "destination", "prefix", "band", "tax_rate", "billable_s", "charge")
+        .filter(SHOWN)
+        .with_columns(
+            destination=pl.when(pl.col("destination").fill_null("") == "")
+            .then(pl.format("+{}", pl.col("prefix")))
+            .otherwise(pl.col("destination"))
+        )
     )
     lines = sorted_groups(
         shown,
@@ -366,7 +376,8 @@ def sorted_groups(frame: pl.DataFrame, keys: Sequence[str], **aggs: pl.Expr) -> 
 def _usage_summary(calls: pl.DataFrame) -> pl.DataFrame:
     """One line per account and tax rate: usage after allowances."""
     return (
-        calls.filter((pl.col("billable_s") > 0) | (pl.col("charge") != 0))
+        calls.select("account", "tax_rate", "billable_s", "charge", "billed")
+        .filter(SHOWN)
         .group_by("account", "tax_rate")
         .agg(calls=pl.len(), seconds=pl.col("billable_s").sum(), amount=pl.col("billed").sum())
         .sort("account", "tax_rate")

@@ -29,7 +29,7 @@ import polars as pl
 
 from cdr_rating.billing.document import InvoiceDocument
 from cdr_rating.billing.documents import build_document, call_rows
-from cdr_rating.billing.period import Bill, PeriodBill, bill_period
+from cdr_rating.billing.period import SHOWN, Bill, PeriodBill, bill_period
 from cdr_rating.config import Settings
 from cdr_rating.errors import ConfigError
 from cdr_rating.faults import checkpoint
@@ -127,12 +127,7 @@ def preview(
 def _appendix(billed: PeriodBill, bill: Bill) -> pl.DataFrame | None:
     if not bill.customer.itemised:
         return None
-    return billed.calls.filter((pl.col("account") == bill.account) & _shown())
-
-
-def _shown() -> pl.Expr:
-    """Calls listed in an appendix: those with billed seconds or a charge."""
-    return (pl.col("billable_s") > 0) | (pl.col("charge") != 0)
+    return billed.calls.filter((pl.col("account") == bill.account) & SHOWN)
 
 
 def close_period(
@@ -247,7 +242,7 @@ def _write_appendix(billed: PeriodBill, path: Path) -> Path | None:
     if not itemised:
         return None
     frame = billed.calls.filter(
-        pl.col("account").is_in(pl.Series(itemised).implode()) & _shown()
+        pl.col("account").is_in(pl.Series(itemised).implode()) & SHOWN
     ).select(APPENDIX_COLUMNS)
     write_frame(frame, path)
     return path
