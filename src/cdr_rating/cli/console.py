@@ -1,14 +1,68 @@
-"""Where output goes: data to stdout, everything else (logs, summaries) to stderr."""
+"""Where output goes: data to stdout, everything else (logs, summaries) to stderr.
+
+Data values (account names, call ids, file names, cell values in error messages) are
+printed with their control characters escaped (:func:`printable`): an ESC in an
+accounts file or a CDR must not move the cursor, retitle the window or hide text in
+the operator's terminal. Both consoles do it for everything they print, tables
+included, and parse no Rich markup, so a ``[link=…]`` in a value stays text.
+"""
+
+from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderableType, RenderHook, RenderResult
+from rich.segment import Segment
+
+# C0 controls, DEL and C1 controls (U+009B is CSI on terminals that read 8-bit controls).
+_CONTROLS = (*range(0x20), 0x7F, *range(0x80, 0xA0))
+_ESCAPES = {code: f"\\x{code:02x}" for code in _CONTROLS}
+# What the consoles print is laid out in lines already: their newlines are the layout.
+_ESCAPES_IN_LINES = {code: text for code, text in _ESCAPES.items() if code != ord("\n")}
+
+
+def printable(text: str) -> str:
+    r"""``text`` with every control character (newline included) written as ``\xNN``.
+
+    >>> printable("ACME\x1b[2J\n")
+    'ACME\\x1b[2J\\x0a'
+    """
+    return text.translate(_ESCAPES)
+
+
+@dataclass(frozen=True)
+class _Escaped:
+    """A renderable whose text is printed with its control characters escaped."""
+
+    renderable: RenderableType
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for segment in console.render(self.renderable, options):
+            # Control segments are Rich's own cursor moves (progress bars), not data.
+            if segment.control:
+                yield segment
+            else:
+                yield Segment(segment.text.translate(_ESCAPES_IN_LINES), segment.style)
+
+
+class _EscapeControls(RenderHook):
+    def process_renderables(self, renderables: list[RenderableType]) -> Sequence[RenderableType]:
+        return [_Escaped(renderable) for renderable in renderables]
+
+
+def _console(**options: Any) -> Console:
+    console = Console(highlight=False, markup=False, soft_wrap=True, **options)
+    console.push_render_hook(_EscapeControls())
+    return console
+
 
 # Piped data is not cut to 80 columns: tables keep their natural width.
-data_console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-error_console = Console(stderr=True, highlight=False, soft_wrap=True)
+data_console = _console(width=None if sys.stdout.isatty() else 200)
+error_console = _console(stderr=True)
 
 
 def command_group(**options: Any) -> typer.Typer:
