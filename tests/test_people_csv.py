@@ -6,6 +6,7 @@ its owner and group only, whatever the umask."""
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -134,3 +135,26 @@ def test_for_people_quotes_formulas_in_text_columns_only() -> None:
     ]  # fmt: skip
     assert people.get_column("amount").to_list() == frame.get_column("amount").to_list()
     assert for_people(frame.lazy()).collect().equals(people)
+
+
+def test_an_invoice_is_never_written_through_a_link_that_leads_out(
+    closed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from cdr_rating.errors import UsageError
+    from cdr_rating.jobs.close import render_missing
+    from cdr_rating.ledger import Ledger
+    from nightly import settings_for
+
+    config, data_dir = closed
+    copy = tmp_path / "var"
+    shutil.copytree(data_dir, copy, symlinks=True)
+    pdf = sorted((copy / "invoices" / PERIOD).glob("INV-*.pdf"))[0]
+    pdf.unlink()
+    outside = tmp_path / "outside.pdf"
+    pdf.symlink_to(outside)
+    with (
+        Ledger.open(copy / "ledger.sqlite") as ledger,
+        pytest.raises(UsageError, match="leads out of"),
+    ):
+        render_missing(settings_for(config, copy), ledger, PERIOD)
+    assert not outside.exists()

@@ -122,7 +122,7 @@ def test_bad_sheet_ids_are_sheet_errors(tmp_path: Path, sheet_id: str) -> None:
 
 def test_output_path_joins_plain_names(tmp_path: Path) -> None:
     assert output_path(tmp_path, "invoices", "2026-10", "INV-2026-000001.pdf") == (
-        tmp_path.resolve() / "invoices" / "2026-10" / "INV-2026-000001.pdf"
+        tmp_path / "invoices" / "2026-10" / "INV-2026-000001.pdf"
     )
 
 
@@ -154,7 +154,10 @@ def test_output_path_refuses_symlinks_that_lead_out(tmp_path: Path) -> None:
         output_path(folder, "dispute-A-2026-10.csv")
     with pytest.raises(UsageError, match="leads out of"):
         output_path(folder, "sub", "x.pdf")
-    assert output_path(folder, "inner", "x.pdf") == folder.resolve() / "real" / "x.pdf"
+    assert output_path(folder, "inner", "x.pdf") == folder / "inner" / "x.pdf"
+    moved = tmp_path / "moved"  # a link to the folder itself: the folder moved elsewhere
+    moved.symlink_to(outside, target_is_directory=True)
+    assert output_path(moved, "x.pdf") == moved / "x.pdf"
     assert list(outside.iterdir()) == []
 
 

@@ -64,7 +64,9 @@ def output_path(directory: Path, *parts: str) -> Path:
 
     Every part must be one plain path component (not empty, ``.`` or ``..``, without
     ``/``, ``\\`` or NUL); the result, with symlinks followed, must lie inside the
-    directory, with its symlinks followed. Nothing is created.
+    directory, with its symlinks followed (a link to the directory itself is fine).
+    The path is returned as joined, not resolved, so that callers can still take it
+    relative to a data directory. Nothing is created.
 
     Raises:
         UsageError: a part is not a plain component, or the path leads out of
@@ -76,11 +78,12 @@ def output_path(directory: Path, *parts: str) -> Path:
                 f"{directory}: refused to write {part!r} there: an output name must be one "
                 f"plain file or folder name ({NAME_RULE})"
             )
+    joined = directory.joinpath(*parts)
     root = directory.resolve()
-    target = root.joinpath(*parts).resolve()
+    target = joined.resolve()
     if not target.is_relative_to(root) or target == root:
         raise UsageError(
-            f"{root.joinpath(*parts)}: refused to write it: it leads out of {root} "
-            "(through a symbolic link); remove the link or choose another folder"
+            f"{joined}: refused to write it: it leads out of {root} (through a symbolic "
+            "link); remove the link or choose another folder"
         )
-    return target
+    return joined

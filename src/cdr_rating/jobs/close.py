@@ -287,7 +287,7 @@ def render_missing(
         document = record.to_document()
         if record.calls is not None:
             document = _with_calls(document, appendices, record, settings.billing.timezone)
-        target = output_path(data.root, "invoices", record.period, f"{record.number}.pdf")
+        target = output_path(data.root / "invoices", record.period, f"{record.number}.pdf")
         html_path = target.with_suffix(".html")
         write_bytes(html_path, render_html(document, templates).encode("utf-8"))
         checkpoint("html-written")

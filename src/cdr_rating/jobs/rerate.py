@@ -308,7 +308,7 @@ def apply_rerate(
     replaced, written, old_files = _write_new_files(month, result, spill, report.rerate_id)
     sync_directories(written)
     issued = today or dt.date.today()
-    manifest = output_path(data.root, "rerates", f"{report.rerate_id}.json")
+    manifest = output_path(data.root / "rerates", f"{report.rerate_id}.json")
     write_json(_manifest(result, reason, report.rerate_id, issued), manifest)
     report.manifest = data.relative(manifest)
     created = now()
