@@ -253,3 +253,22 @@ def test_log_lines_are_escaped() -> None:
 
     record = logging.LogRecord("x", logging.WARNING, __file__, 1, "file %s", ("a\x1b[2J",), None)
     assert TextFormatter().format(record) == "cdr-rating: warning: file a\\x1b[2J"
+
+
+def test_a_progress_bar_on_a_terminal_is_escaped() -> None:
+    """A file name in the inbox with an escape sequence, shown in the live display."""
+    import io
+
+    from rich.progress import Progress, TextColumn
+
+    from cdr_rating.cli.console import _console
+
+    terminal = io.StringIO()
+    console = _console(file=terminal, force_terminal=True)
+    with Progress(TextColumn("{task.description}"), console=console, auto_refresh=False) as bar:
+        task = bar.add_task("rating \x1b]0;pwned", total=2)
+        bar.update(task, completed=1)
+        bar.refresh()
+    assert "rating \\x1b]0;p" in terminal.getvalue()  # laid out before escaping: cut
+    assert "\x1b]0;p" not in terminal.getvalue()
+    assert "\x1b[?25l" in terminal.getvalue()  # Rich's own cursor control still works

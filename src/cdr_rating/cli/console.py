@@ -10,13 +10,13 @@ included, and parse no Rich markup, so a ``[link=…]`` in a value stays text.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 import typer
-from rich.console import Console, ConsoleOptions, RenderableType, RenderHook, RenderResult
+from rich.console import Console, ConsoleOptions, RenderableType
 from rich.segment import Segment
+from rich.text import Text
 
 # C0 controls, DEL and C1 controls (U+009B is CSI on terminals that read 8-bit controls).
 _CONTROLS = (*range(0x20), 0x7F, *range(0x80, 0xA0))
@@ -34,14 +34,23 @@ def printable(text: str) -> str:
     return text.translate(_ESCAPES)
 
 
-@dataclass(frozen=True)
-class _Escaped:
-    """A renderable whose text is printed with its control characters escaped."""
+class _EscapingConsole(Console):
+    """A console whose every printed segment has its control characters escaped.
 
-    renderable: RenderableType
+    Strings are escaped as they become text (``render_str``: printed strings, table
+    cells), so that tables are laid out with the escapes' width. ``render``, where
+    everything printed turns into segments (``Text`` built by hand, the progress bar
+    of a ``Live`` display), escapes the rest; nested renderables pass through it
+    again, which changes nothing: escaped text holds no control characters.
+    """
 
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        for segment in console.render(self.renderable, options):
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(text.translate(_ESCAPES_IN_LINES), **options)
+
+    def render(
+        self, renderable: RenderableType, options: ConsoleOptions | None = None
+    ) -> Iterable[Segment]:
+        for segment in super().render(renderable, options):
             # Control segments are Rich's own cursor moves (progress bars), not data.
             if segment.control:
                 yield segment
@@ -49,15 +58,8 @@ class _Escaped:
                 yield Segment(segment.text.translate(_ESCAPES_IN_LINES), segment.style)
 
 
-class _EscapeControls(RenderHook):
-    def process_renderables(self, renderables: list[RenderableType]) -> Sequence[RenderableType]:
-        return [_Escaped(renderable) for renderable in renderables]
-
-
 def _console(**options: Any) -> Console:
-    console = Console(highlight=False, markup=False, soft_wrap=True, **options)
-    console.push_render_hook(_EscapeControls())
-    return console
+    return _EscapingConsole(highlight=False, markup=False, soft_wrap=True, **options)
 
 
 # Piped data is not cut to 80 columns: tables keep their natural width.
