@@ -72,6 +72,7 @@ def test_bad_account_ids_are_configuration_errors_naming_file_and_line(tmp_path:
         "ACME,basic\n"
         "x/../../../../tmp/pwn4,basic\n"
         ".hidden,basic\n"
+        "nul\0byte,basic\n"
         '"new\nline",basic\n',
         encoding="utf-8",
     )
@@ -83,7 +84,9 @@ def test_bad_account_ids_are_configuration_errors_naming_file_and_line(tmp_path:
         "use letters, digits, '.', '-' and '_', at most 64 characters, not starting with '.'",
         f"{path}:4: column 'account': '.hidden' is not a valid account id: "
         "use letters, digits, '.', '-' and '_', at most 64 characters, not starting with '.'",
-        f"{path}:5: column 'account': 'new\nline' is not a valid account id: "
+        f"{path}:5: column 'account': 'nul\0byte' is not a valid account id: "
+        "use letters, digits, '.', '-' and '_', at most 64 characters, not starting with '.'",
+        f"{path}:6: column 'account': 'new\nline' is not a valid account id: "
         "use letters, digits, '.', '-' and '_', at most 64 characters, not starting with '.'",
     ]
 
