@@ -19,9 +19,6 @@ Layout of ``data_dir`` (default ``var/``)::
 
 The ledger is the source of truth: a Parquet file it does not list is an orphan of a
 killed run, removed by the next run before it does anything else.
-
-Folders are created ``0750`` and files written ``0640``, whatever the umask
-(``cdr_rating.permissions``): the calls and invoices are for the service's group only.
 """
 
 from __future__ import annotations
