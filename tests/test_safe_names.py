@@ -4,8 +4,11 @@ control characters never reach the terminal raw."""
 
 from __future__ import annotations
 
+import io
+import os
 import subprocess
 import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import polars as pl
@@ -15,6 +18,7 @@ from hypothesis import strategies as st
 
 from cdr_rating.accounts import load_accounts, load_sheets
 from cdr_rating.billing.fees import load_fees
+from cdr_rating.cli import main
 from cdr_rating.cli.console import data_console, printable
 from cdr_rating.errors import ConfigError, SheetError, UsageError
 from cdr_rating.names import bad_name, check_name, is_name, output_path
@@ -181,10 +185,21 @@ def test_the_dispute_writer_refuses_an_account_that_leads_out(tmp_path: Path) ->
 
 
 def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "cdr_rating", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
-    )  # fmt: skip
+    """``cdr-rating ARGS`` run in this process (the entry point, exit code and all)."""
+    out, err = io.StringIO(), io.StringIO()
+    previous, argv = Path.cwd(), sys.argv
+    os.chdir(cwd)
+    sys.argv = ["cdr-rating", *args]
+    try:
+        with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exited:
+            main()
+    finally:
+        os.chdir(previous)
+        sys.argv = argv
+    code = exited.value.code
+    return subprocess.CompletedProcess(
+        args, code if isinstance(code, int) else 1, out.getvalue(), err.getvalue()
+    )
 
 
 def test_a_bad_account_on_the_command_line_is_a_usage_error(tmp_path: Path) -> None:
