@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from cdr_rating.ledger.invoices import (
     save_drafts,
     sheets_json,
 )
+from cdr_rating.names import output_path
 from cdr_rating.rating.engine import RATED_COLUMNS
 from cdr_rating.store import DataDir, account_bucket, write_bytes, write_frame
 
@@ -212,7 +212,7 @@ def _draft_slice(
     calls = billed_calls(slices, bucket)
     billed = bill_period(calls, setup.rules, setup.plan, only=accounts)
     del calls
-    snapshot = _write_appendix(billed, folder / f"calls-{stamp}-{bucket:04d}.parquet")
+    snapshot = _write_appendix(billed, output_path(folder, f"calls-{stamp}-{bucket:04d}.parquet"))
     data = slices.month.data
     return [
         Draft(
@@ -282,7 +282,7 @@ def render_missing(
         document = record.to_document()
         if record.calls is not None:
             document = _with_calls(document, appendices, record, settings.billing.timezone)
-        target = data.root / "invoices" / record.period / f"{_safe(record.number or '')}.pdf"
+        target = output_path(data.root / "invoices", record.period, f"{record.number}.pdf")
         html_path = target.with_suffix(".html")
         write_bytes(html_path, render_html(document, templates).encode("utf-8"))
         checkpoint("html-written")
@@ -309,10 +309,6 @@ def _with_calls(
     frame = appendices[record.calls or ""].filter(pl.col("account") == record.account)
     decimals = len(record.subtotal.partition(".")[2])
     return dataclasses.replace(document, calls=call_rows(frame, timezone, decimals))
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
 def remove_unreferenced(ledger: Ledger, data: DataDir, folder: Path) -> None:
