@@ -7,6 +7,7 @@ period an instant falls in; every other module asks here.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -35,6 +36,7 @@ def first_of_next_month(day: dt.datetime) -> dt.datetime:
     return day.replace(year=year, month=month, day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
+@lru_cache(maxsize=256)  # asked once per invoice of a close: thousands of times
 def period_bounds(period: str, timezone: str) -> tuple[dt.datetime, dt.datetime]:
     """The first instant of ``period`` (``YYYY-MM``) and of the next, in ``timezone``.
 

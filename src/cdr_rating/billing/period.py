@@ -94,15 +94,22 @@ class BillLines(Sequence[BillLine]):
     def _built(self) -> tuple[BillLine, ...]:
         if self._lines is None:
             built: list[BillLine] = []
+            rates = self._rates
             for kind, frame in self._frames:
-                columns = [frame.get_column(name).to_list() for name in LINE_COLUMNS]
-                columns[5] = [self._rates[text] for text in columns[5]]
                 # Positional, in BillLine's field order: this runs once per line.
                 built += (
-                    BillLine(kind, description, amount, detail, calls, quantity, "min", tax, s)
-                    for description, amount, detail, calls, quantity, tax, s in zip(
-                        *columns, strict=True
+                    BillLine(
+                        kind,
+                        description,
+                        amount,
+                        detail,
+                        calls,
+                        quantity,
+                        "min",
+                        rates[tax],
+                        seconds,
                     )
+                    for description, amount, detail, calls, quantity, tax, seconds in frame.rows()
                 )
             self._lines = (*built, *self._others)
             self._frames = ()
