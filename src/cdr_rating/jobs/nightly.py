@@ -549,6 +549,8 @@ class _Batch:
         candidates = checked.join(hits.join(where, on="partition"), on=["call_hash", "_check"])
         if candidates.is_empty():
             return none
+        compared = set(candidates.get_column("partition").to_list())
+        verify_stored(self.ledger, self.data, [p for p in recorded if p.path in compared])
         # Equal hashes are only candidates: compare the call_ids themselves, and, across
         # a period boundary, the starts.
         stored_ids = pl.concat(
@@ -575,9 +577,10 @@ class _Batch:
 
     def stale_indexes(self, partitions: Sequence[PartitionFile]) -> list[Path]:
         """The rated files of ``partitions`` whose call index must be rebuilt (damaged,
-        with a warning, or without a checksum yet); each verified first, so that an index
-        is never rebuilt from a damaged file."""
-        damaged, unrecorded = stale_indexes(self.data, partitions)
+        with a warning, or without a checksum yet). These, and those whose index is
+        missing, are verified first, so that an index is never rebuilt from a damaged
+        file."""
+        damaged, unrecorded, missing = stale_indexes(self.data, partitions)
         for path in damaged:
             log.warning(
                 "%s: call index damaged (its sha256 differs from the ledger's); rebuilding "
@@ -586,10 +589,9 @@ class _Batch:
                 path,
             )
         stale = {*damaged, *unrecorded}
+        read = {*stale, *missing}
         verify_stored(
-            self.ledger,
-            self.data,
-            [p for p in partitions if self.data.root / p.path in stale],
+            self.ledger, self.data, [p for p in partitions if self.data.root / p.path in read]
         )
         return sorted(stale)
 

@@ -148,22 +148,23 @@ def _describe(totals: dict[str, tuple[int, int, Decimal]]) -> str:
     )
 
 
-def stale_indexes(data: DataDir, files: Sequence[PartitionFile]) -> tuple[list[Path], list[Path]]:
-    """The rated files of ``files`` whose call index must be rebuilt: ``(damaged,
-    unrecorded)``: its sha256 differs from the ledger's, or none is recorded (written
-    before schema 4). A missing index file is neither: the store rebuilds it anyway."""
+def stale_indexes(
+    data: DataDir, files: Sequence[PartitionFile]
+) -> tuple[list[Path], list[Path], list[Path]]:
+    """The rated files of ``files`` whose call index cannot be used as it is:
+    ``(damaged, unrecorded, missing)``: its sha256 differs from the ledger's, none is
+    recorded (written before schema 4), or there is no index file."""
     rated = [file for file in files if file.kind == "rated"]
     indexes = [data.index_of(data.root / file.path) for file in rated]
-    bad: list[Path] = []
-    unrecorded: list[Path] = []
-    for file, found in zip(rated, files_sha256(indexes), strict=True):
-        if found is None:
-            continue
-        if file.index_checksum is None:
-            unrecorded.append(data.root / file.path)
-        elif found != file.index_checksum:
-            bad.append(data.root / file.path)
-    return bad, unrecorded
+    found: dict[str, list[Path]] = {"damaged": [], "unrecorded": [], "missing": []}
+    for file, checksum in zip(rated, files_sha256(indexes), strict=True):
+        if checksum is None:
+            found["missing"].append(data.root / file.path)
+        elif file.index_checksum is None:
+            found["unrecorded"].append(data.root / file.path)
+        elif checksum != file.index_checksum:
+            found["damaged"].append(data.root / file.path)
+    return found["damaged"], found["unrecorded"], found["missing"]
 
 
 def verify_data_dir(ledger: Ledger, data: DataDir) -> list[str]:
