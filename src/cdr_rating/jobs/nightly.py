@@ -46,6 +46,7 @@ from cdr_rating.jobs.close import CloseReport, close_period
 from cdr_rating.jobs.setup import LoadedPlan, file_reference, input_options, load_plan, setup_from
 from cdr_rating.jobs.verify import (
     checksums_of,
+    mark_verified,
     stale_indexes,
     verify_stored,
     with_checksums,
@@ -356,6 +357,7 @@ class _Batch:
                 totals=totals,
                 close=None if report.already_closed else report.close,
             )
+        mark_verified(self.ledger, partitions)  # hashed when written: not again to close
         checkpoint("ledger-committed")
         if report.close is not None:
             # Also when the period was already closed: a close killed half way finishes.

@@ -79,6 +79,14 @@ def verify_stored(ledger: Ledger, data: DataDir, files: Sequence[PartitionFile])
     done.update(f"{path}:{checksum}" for path, checksum in unrecorded.items())
 
 
+def mark_verified(ledger: Ledger, files: Sequence[PartitionFile]) -> None:
+    """``files`` were written by this command and recorded with their checksums: a
+    month stage later in the same command need not hash them again."""
+    _verified.setdefault(ledger, set()).update(
+        f"{file.path}:{file.checksum}" for file in files if file.checksum is not None
+    )
+
+
 def checksums_of(data: DataDir, paths: Sequence[Path]) -> dict[str, str]:
     """The sha256 of files just written, by path in the data directory: what the ledger
     records with them."""
