@@ -304,3 +304,35 @@ def test_verify_data_dir_names_every_damaged_or_missing_file(closed: Path) -> No
         f"{pdf}: missing, but the ledger lists it as stored; restore it from a backup of the "
         "data directory, then run the command again",
     ]
+
+
+def test_documents_rendered_before_checksums_get_theirs_at_the_next_close(closed: Path) -> None:
+    data_dir = closed.parent / "var"
+    with sqlite3.connect(data_dir / "ledger.sqlite") as connection:
+        connection.execute("UPDATE invoices SET pdf_checksum = NULL, html_checksum = NULL")
+
+    run_here(closed, period="2026-10", close=True)
+
+    with sqlite3.connect(data_dir / "ledger.sqlite") as connection:
+        rows = connection.execute(
+            "SELECT pdf, pdf_checksum, html, html_checksum FROM invoices WHERE pdf IS NOT NULL"
+        ).fetchall()
+    assert rows
+    for pdf, pdf_checksum, html, html_checksum in rows:
+        assert pdf_checksum == file_sha256(data_dir / pdf)
+        assert html_checksum == file_sha256(data_dir / html)
+
+
+def test_a_damaged_pdf_is_not_shown(closed: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data_dir = closed.parent / "var"
+    [(number, _, _), *_] = final_invoices(data_dir)
+    pdf = data_dir / "invoices" / "2026-10" / f"{number}.pdf"
+    flip(pdf, 5)
+
+    code, out, err = cli(
+        capsys, "invoice", "show", number, "--format", "pdf", "--config", str(closed)
+    )
+
+    assert code == 3
+    assert out == ""
+    assert f"{pdf}: damaged" in err

@@ -288,11 +288,11 @@ def render_missing(
 
     data = DataDir(settings.paths.data_dir)
     numbered = [r for r in list_invoices(ledger, period=period) if r.number is not None]
-    records = (
-        [record for record in numbered if record.number in numbers]
-        if numbers is not None
-        else [record for record in numbered if not _rendered(data, record)]
-    )
+    if numbers is None:
+        records = [record for record in numbered if not _rendered(data, record)]
+        _record_earlier_renderings(ledger, data, numbered)
+    else:
+        records = [record for record in numbered if record.number in numbers]
     if not records:
         return 0
     templates = settings.paths.templates
@@ -345,6 +345,35 @@ def _rendered(data: DataDir, record: InvoiceRecord) -> bool:
     ):
         raise damaged(data.root / record.pdf)
     return True
+
+
+def _record_earlier_renderings(
+    ledger: Ledger, data: DataDir, records: Sequence[InvoiceRecord]
+) -> None:
+    """Record the checksums of documents rendered before ledger schema 4 (from now on
+    they are kept as they are, like any other)."""
+    earlier = [
+        record
+        for record in records
+        if record.pdf is not None
+        and record.html is not None
+        and record.pdf_checksum is None
+        and (data.root / record.pdf).is_file()
+        and (data.root / record.html).is_file()
+    ]
+    if not earlier:
+        return
+    paths = [data.root / name for r in earlier for name in (r.pdf or "", r.html or "")]
+    sums = checksums_of(data, paths)
+    record_rendering(
+        ledger,
+        [
+            Rendering(
+                r.invoice_id, r.pdf or "", r.html or "", sums[r.pdf or ""], sums[r.html or ""]
+            )
+            for r in earlier
+        ],
+    )
 
 
 def _kept(path: Path, recorded: str | None, content: bytes | bool | None) -> bool:
