@@ -195,7 +195,6 @@ X1 = "X-1,ACME-001,+493023125001,+49 30 23125777,{start},95,ANSWERED"
     ("resent_start", "window", "duplicate"),
     [
         ("2026-11-01T00:00:10+01:00", None, True),  # 40 s later, across the boundary
-        ("2026-10-31T23:59:50+01:00", None, True),  # same period, as before
         ("2026-11-03T00:00:10+01:00", None, False),  # beyond the day's window
         ("2026-11-01T00:00:10+01:00", timedelta(0), False),  # window turned off
     ],
