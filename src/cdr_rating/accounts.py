@@ -10,6 +10,7 @@ import polars as pl
 
 from cdr_rating.cdrs.numbers import NumberRules
 from cdr_rating.errors import ConfigError, SheetError
+from cdr_rating.names import NAME_RULE, bad_name
 from cdr_rating.sheets import RateSheet, load_sheet
 from cdr_rating.tables import FALSE_WORDS, TRUE_WORDS, format_lines, read_config_table
 
@@ -137,9 +138,17 @@ def _check_columns(frame: pl.DataFrame, path: Path) -> list[str]:
         (pl.col("minimum_commitment") != "")
         & ~pl.col("minimum_commitment").str.contains(r"^\d+(\.\d+)?$")
     )
+    bad_account = frame.filter(bad_name("account") & (pl.col("account") != ""))
     where = pl.lit(str(path))
     return (
         format_lines(
+            bad_account,
+            f"{{}}:{{}}: column 'account': '{{}}' is not a valid account id: {NAME_RULE}",
+            where,
+            "line",
+            "account",
+        )
+        + format_lines(
             bad_commitment,
             "{}:{}: column 'minimum_commitment': '{}' is not an amount (write 50.00, or leave "
             "it empty for none)",

@@ -59,20 +59,23 @@ def take_allowances(calls: pl.DataFrame, sheets: Sequence[RateSheet]) -> pl.Data
     ``start``, ``call_id``, ``billable_s``, ``charge``).
     """
     table = allowance_table(sheets)
-    frame = calls.with_row_index("_call")
-    eligible = frame.filter((pl.col("billable_s") > 0) & (pl.col("charge") > 0))
+    # Which allowance covers a call depends only on its sheet and matched prefix: decide
+    # it once per distinct pair (a sheet's size), not per call.
     chosen = (
-        eligible.select("_call", "sheet", "prefix")
+        calls.select("sheet", "prefix")
+        .unique()
         .join(table, on="sheet")
         .filter(pl.col("prefix").str.starts_with(pl.col("allowance_prefix")))
-        .group_by("_call")
-        .agg(pl.all().sort_by("allowance_order").first())
-        .select("_call", "allowance", "allowance_order", "allowance_seconds")
+        .sort("allowance_order")
+        .unique(["sheet", "prefix"], keep="first")
+        .select("sheet", "prefix", "allowance", "allowance_order", "allowance_seconds")
     )
     pool = ["account", "sheet", "allowance_order"]
     covered = (
-        frame.select("_call", "account", "sheet", "start", "call_id", "billable_s")
-        .join(chosen, on="_call")
+        calls.select("account", "sheet", "prefix", "start", "call_id", "billable_s", "charge")
+        .with_row_index("_call")
+        .filter((pl.col("billable_s") > 0) & (pl.col("charge") > 0))
+        .join(chosen, on=["sheet", "prefix"])
         .sort([*pool, "start", "call_id"])
         .with_columns(
             _before=pl.col("billable_s").cum_sum().over(pool) - pl.col("billable_s"),
@@ -82,16 +85,17 @@ def take_allowances(calls: pl.DataFrame, sheets: Sequence[RateSheet]) -> pl.Data
                 0, pl.col("billable_s")
             )
         )
-        .select("_call", "allowance", "allowance_s")
+        .filter(pl.col("allowance_s") > 0)
     )
-    return (
-        frame.join(covered, on="_call", how="left")
-        .sort("_call")
-        .with_columns(pl.col("allowance_s").fill_null(0))
-        .with_columns(
-            allowance=pl.when(pl.col("allowance_s") > 0).then(pl.col("allowance")),
-        )
-        .drop("_call")
+    # Put back in place, not joined: a join would copy every column of every call.
+    at = covered.get_column("_call")
+    return calls.with_columns(
+        pl.repeat(None, calls.height, dtype=pl.String, eager=True)
+        .alias("allowance")
+        .scatter(at, covered.get_column("allowance")),
+        pl.zeros(calls.height, pl.Int64, eager=True)
+        .alias("allowance_s")
+        .scatter(at, covered.get_column("allowance_s")),
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from cdr_rating.errors import ConfigError
+from cdr_rating.names import NAME_RULE, bad_name
 from cdr_rating.tables import FALSE_WORDS, TRUE_WORDS, format_lines, read_config_table
 
 REQUIRED = ("account", "code", "amount", "kind", "date")
@@ -66,6 +67,11 @@ def _problems(
     ).with_row_index("_row")
     checks: list[tuple[pl.Expr, str, str]] = [
         (pl.col("account") == "", "account", "is empty; name the account the fee is for"),
+        (
+            (pl.col("account") != "") & bad_name("account"),
+            "account",
+            f"'{{}}' is not a valid account id: {NAME_RULE}",
+        ),
         (pl.col("code") == "", "code", "is empty; give the fee a short code (e.g. TRUNK-10)"),
         (
             ~pl.col("amount").str.contains(AMOUNT),
@@ -97,7 +103,7 @@ def _problems(
         known = accounts.get_column("account").unique().implode()
         checks.append(
             (
-                (pl.col("account") != "") & ~pl.col("account").is_in(known),
+                (pl.col("account") != "") & ~bad_name("account") & ~pl.col("account").is_in(known),
                 "account",
                 "'{}' is not in the accounts file; add the account or remove the fee",
             )

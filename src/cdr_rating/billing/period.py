@@ -21,7 +21,8 @@ Invoice arithmetic, exactly:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import NamedTuple
@@ -39,13 +40,16 @@ CURRENCY_DECIMALS = {
     "LYD": 3, "OMR": 3, "PYG": 0, "TND": 3, "UGX": 0, "VND": 0, "XAF": 0, "XOF": 0,
 }  # fmt: skip
 MINUTE = Decimal(60)
+# Above this many combinations of key values, ``sorted_groups`` cannot pack them in one
+# Int64 and groups on the keys themselves.
+PACKED_LIMIT = 2**62
 
 
 class BillLine(NamedTuple):
     """One invoice line, exact. ``tax_rate`` None: not taxable.
 
-    A named tuple, not a dataclass: a month of a large operator has millions of lines
-    (one per account, destination and band), and a tuple is built several times faster.
+    A named tuple, not a dataclass: it is built several times faster, and an invoice
+    can have thousands of lines.
     """
 
     kind: str
@@ -57,6 +61,73 @@ class BillLine(NamedTuple):
     unit: str = ""
     tax_rate: Decimal | None = None
     seconds: int | None = None
+
+
+# The columns of a frame of usage or allowance lines, in BillLine's field order after
+# ``kind`` (``unit`` is always "min").
+LINE_COLUMNS = ("description", "amount", "detail", "calls", "quantity", "tax_rate", "seconds")
+
+
+class BillLines(Sequence[BillLine]):
+    """A bill's lines: its usage and allowance lines kept as frame rows until read,
+    then its fees and commitment.
+
+    A month of a large operator has millions of usage lines (one per account,
+    destination and band). Totals and taxes need only their sums per tax rate, which
+    Polars gives; the ``BillLine`` objects are built when something reads the lines (a
+    document, the ledger), once, and only for that bill.
+    """
+
+    __slots__ = ("_frames", "_lines", "_others", "_rates")
+
+    def __init__(
+        self,
+        frames: Sequence[tuple[str, pl.DataFrame]],
+        others: Sequence[BillLine],
+        rates: Mapping[str | None, Decimal | None],
+    ) -> None:
+        self._frames = frames
+        self._others = others
+        self._rates = rates
+        self._lines: tuple[BillLine, ...] | None = None
+
+    def _built(self) -> tuple[BillLine, ...]:
+        if self._lines is None:
+            built: list[BillLine] = []
+            for kind, frame in self._frames:
+                columns = [frame.get_column(name).to_list() for name in LINE_COLUMNS]
+                columns[5] = [self._rates[text] for text in columns[5]]
+                # Positional, in BillLine's field order: this runs once per line.
+                built += (
+                    BillLine(kind, description, amount, detail, calls, quantity, "min", tax, s)
+                    for description, amount, detail, calls, quantity, tax, s in zip(
+                        *columns, strict=True
+                    )
+                )
+            self._lines = (*built, *self._others)
+            self._frames = ()
+        return self._lines
+
+    def __len__(self) -> int:
+        if self._lines is not None:
+            return len(self._lines)
+        return sum(frame.height for _, frame in self._frames) + len(self._others)
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def]  # int or slice
+        return self._built()[index]
+
+    def __iter__(self) -> Iterator[BillLine]:
+        return iter(self._built())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence):
+            return tuple(self) == tuple(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # equal to tuples, so not hashable
+
+    def __repr__(self) -> str:
+        return f"BillLines({len(self)} lines)"
 
 
 @dataclass(frozen=True)
@@ -89,7 +160,7 @@ class Bill:
     decimals: int
     currency_decimals: int
     customer: Customer
-    lines: tuple[BillLine, ...]
+    lines: Sequence[BillLine]
     taxes: tuple[TaxLine, ...]
     subtotal: Decimal
     tax: Decimal
@@ -149,25 +220,27 @@ def bill_period(
     start, end = period_bounds(rules.period, rules.timezone)
     versions = _account_versions(rules)
     billed = price_after_allowances(take_allowances(calls, rules.sheets), plan)
-    billed = _with_tax_rate(billed, versions)
+    billed = with_tax_rate(billed, versions, start)
     current = _versions_at(versions, end, only)
-    usage = _usage(billed) if detail else _usage_summary(billed)
-    allowances = _allowance_use(billed) if detail else {}
+    usage = _by_account(usage_lines(billed) if detail else _usage_summary(billed))
+    allowances = _by_account(_allowance_use(billed)) if detail else {}
     fees = _fees(rules, current, start, end)
     per_rate = _billed_by_tax_rate(billed)
+    rates = {text: _tax(text) for text in versions.get_column("tax_rate").unique().to_list()}
     bills = []
     for version in current.iter_rows(named=True):
         account = version["account"]
-        account_lines = [
-            *usage.get(account, []),
-            *allowances.get(account, []),
-            *fees.get(account, []),
+        frames = [
+            (kind, lines[account])
+            for kind, lines in (("usage", usage), ("allowance", allowances))
+            if account in lines
         ]
         usage_bases = per_rate.get(account, {})
         net = sum(usage_bases.values(), Decimal(0))
-        account_lines += _commitment(version, net)
-        if account_lines:
-            bills.append(_bill(rules, version, tuple(account_lines), usage_bases))
+        others = [*fees.get(account, []), *_commitment(version, net)]
+        if frames or others:
+            lines = BillLines(frames, others, rates)
+            bills.append(_bill(rules, version, lines, others, usage_bases))
     return PeriodBill(calls=billed, bills=tuple(bills))
 
 
@@ -197,60 +270,124 @@ def _versions_at(
     return before.group_by("account", maintain_order=True).last().sort("account")
 
 
-def _with_tax_rate(calls: pl.DataFrame, versions: pl.DataFrame) -> pl.DataFrame:
-    """``tax_rate`` (text) of the account's plan version in force at each call's start."""
+def with_tax_rate(calls: pl.DataFrame, versions: pl.DataFrame, start: dt.datetime) -> pl.DataFrame:
+    """``tax_rate`` (text) of the account's plan version in force at each call's start.
+
+    Most accounts have one version for the whole period: their calls take its rate by
+    a plain join. Only the calls of accounts whose plan changes during the period (or
+    begins in it) need an as-of join, which sorts them by start.
+    """
     table = versions.select("account", "effective_from", "tax_rate")
-    return (
-        calls.with_row_index("_call")
-        .with_columns(_at=pl.col("start").dt.epoch("s"))
-        .sort("_at")
-        .join_asof(
-            table.sort("effective_from"),
-            left_on="_at",
-            right_on="effective_from",
-            by="account",
-            check_sortedness=False,  # sorted globally; Polars cannot tell within groups
+    began = int(start.timestamp())
+    # The versions in force at some time of the period: the last one that began by its
+    # start, and every one that begins in it (later ones do not matter to its calls).
+    relevant = table.filter(
+        (pl.col("effective_from") > began)
+        | (
+            pl.col("effective_from")
+            == pl.col("effective_from")
+            .filter(pl.col("effective_from") <= began)
+            .max()
+            .over("account")
         )
-        .sort("_call")
-        .drop("_call", "_at", "effective_from")
     )
+    steady = relevant.filter(
+        (pl.len().over("account") == 1) & (pl.col("effective_from") <= began)
+    ).select("account", "tax_rate")
+    # Only the columns needed, and the rate alone put back: a join of the whole frame
+    # would copy every column of millions of calls.
+    keyed = calls.select("account", "start").with_row_index("_call")
+    rate = keyed.join(steady, on="account", how="left", maintain_order="left")
+    tax_rate = rate.get_column("tax_rate")
+    changing = keyed.join(steady, on="account", how="anti")
+    if not changing.is_empty():
+        found = (
+            changing.with_columns(_at=pl.col("start").dt.epoch("s"))
+            .sort("account", "_at")
+            .join_asof(
+                relevant.sort("account", "effective_from"),
+                left_on="_at",
+                right_on="effective_from",
+                by="account",
+                check_sortedness=False,  # sorted within each account, as asked
+            )
+        )
+        tax_rate = tax_rate.scatter(found.get_column("_call"), found.get_column("tax_rate"))
+    return calls.with_columns(tax_rate)
 
 
 def _tax(text: str | None) -> Decimal | None:
     return Decimal(text) if text else None
 
 
-def _usage(calls: pl.DataFrame) -> dict[str, list[BillLine]]:
+# The calls an invoice shows (as usage lines and in its appendix): those with billed
+# seconds or a charge.
+SHOWN = (pl.col("billable_s") > 0) | (pl.col("charge") != 0)
+
+
+def usage_lines(calls: pl.DataFrame) -> pl.DataFrame:
     """Usage lines: calls of one destination in one band, per account and tax rate."""
-    lines = (
-        calls.filter((pl.col("billable_s") > 0) | (pl.col("charge") != 0))
+    shown = (
+        calls.select("account", "destination", "prefix", "band", "tax_rate", "billable_s", "charge")
+        .filter(SHOWN)
         .with_columns(
             destination=pl.when(pl.col("destination").fill_null("") == "")
             .then(pl.format("+{}", pl.col("prefix")))
             .otherwise(pl.col("destination"))
         )
-        .group_by("account", "destination", "band", "tax_rate")
-        .agg(calls=pl.len(), seconds=pl.col("billable_s").sum(), amount=pl.col("charge").sum())
-        .sort("account", "destination", "band", "tax_rate")
     )
-    return _lines("usage", lines.rename({"destination": "description", "band": "detail"}))
+    lines = sorted_groups(
+        shown,
+        ("account", "destination", "band", "tax_rate"),
+        calls=pl.len(),
+        seconds=pl.col("billable_s").sum(),
+        amount=pl.col("charge").sum(),
+    )
+    return lines.rename({"destination": "description", "band": "detail"})
 
 
-def _usage_summary(calls: pl.DataFrame) -> dict[str, list[BillLine]]:
+def sorted_groups(frame: pl.DataFrame, keys: Sequence[str], **aggs: pl.Expr) -> pl.DataFrame:
+    """``frame.group_by(keys).agg(**aggs).sort(keys)``, computed on one integer.
+
+    Each key is replaced by its rank among its distinct values (a handful of bands and
+    tax rates, thousands of accounts and destinations) and the ranks are packed into one
+    Int64, so that grouping and sorting millions of lines compares integers, not
+    several strings: the slowest step of billing a month otherwise.
+    """
+    ranked = [frame.get_column(key).unique().sort() for key in keys]
+    if frame.is_empty() or math.prod(len(values) for values in ranked) >= PACKED_LIMIT:
+        # Nothing to pack (Polars cannot replace with an empty mapping), or too many
+        # combinations for one Int64: not for a real month (10^6 accounts x 10^5
+        # destinations x 100 bands x 100 tax rates is 10^15).
+        return frame.group_by(keys).agg(**aggs).sort(keys)
+    packed = pl.lit(0, pl.Int64)
+    for key, values in zip(keys, ranked, strict=True):
+        rank = pl.int_range(len(values), dtype=pl.Int64, eager=True)
+        packed = packed * len(values) + pl.col(key).replace_strict(values, rank)
+    grouped = frame.group_by(_key=packed).agg(**aggs).sort("_key")
+    code = grouped.get_column("_key")
+    decoded: dict[str, pl.Series] = {}
+    for key, values in zip(reversed(keys), reversed(ranked), strict=True):
+        decoded[key] = values.gather(code % len(values))
+        code = code // len(values)
+    return grouped.select(*(decoded[key].alias(key) for key in keys), pl.exclude("_key"))
+
+
+def _usage_summary(calls: pl.DataFrame) -> pl.DataFrame:
     """One line per account and tax rate: usage after allowances."""
-    summed = (
-        calls.filter((pl.col("billable_s") > 0) | (pl.col("charge") != 0))
+    return (
+        calls.select("account", "tax_rate", "billable_s", "charge", "billed")
+        .filter(SHOWN)
         .group_by("account", "tax_rate")
         .agg(calls=pl.len(), seconds=pl.col("billable_s").sum(), amount=pl.col("billed").sum())
         .sort("account", "tax_rate")
         .with_columns(description=pl.lit("Usage after allowances"), detail=pl.lit(""))
     )
-    return _lines("usage", summed)
 
 
-def _allowance_use(calls: pl.DataFrame) -> dict[str, list[BillLine]]:
+def _allowance_use(calls: pl.DataFrame) -> pl.DataFrame:
     """Allowance lines: the value of the covered seconds, negative, per allowance."""
-    used = (
+    return (
         calls.filter(pl.col("allowance_s") > 0)
         .group_by("account", "allowance", "tax_rate")
         .agg(
@@ -263,33 +400,29 @@ def _allowance_use(calls: pl.DataFrame) -> dict[str, list[BillLine]]:
             description=pl.format("Included usage: {}", pl.col("allowance")), detail=pl.lit("")
         )
     )
-    return _lines("allowance", used)
 
 
-def _lines(kind: str, frame: pl.DataFrame) -> dict[str, list[BillLine]]:
-    """Per account, one ``BillLine`` per row of ``frame`` (``account``, ``description``,
-    ``detail``, ``calls``, ``seconds``, ``amount``, ``tax_rate``), in row order.
+def _by_account(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """Per account, its rows of ``frame`` (lines sorted by account: ``account``,
+    ``description``, ``detail``, ``calls``, ``seconds``, ``amount``, ``tax_rate``) with
+    the columns of ``LINE_COLUMNS``.
 
-    Built from whole columns: a period of a large operator has a line per account,
-    destination and band, hundreds of thousands of them.
+    Slices of one frame, not copies: a period of a large operator has a line per
+    account, destination and band, millions of them.
     """
-    columns = frame.with_columns(quantity=minutes_text(pl.col("seconds"))).select(
-        "account", "description", "detail", "calls", "seconds", "quantity", "amount", "tax_rate"
-    )
-    rates = {text: _tax(text) for text in columns.get_column("tax_rate").unique().to_list()}
-    found: dict[str, list[BillLine]] = {}
-    # Positional, in BillLine's field order: this loop runs once per line.
-    for account, description, detail, calls, seconds, quantity, amount, tax in zip(
-        *(columns.get_column(name).to_list() for name in columns.columns), strict=True
-    ):
-        line = BillLine(
-            kind, description, amount, detail, calls, quantity, "min", rates[tax], seconds
+    lines = frame.with_columns(quantity=minutes_text(pl.col("seconds")))
+    counts = lines.group_by("account", maintain_order=True).len()
+    offsets = counts.get_column("len").cum_sum() - counts.get_column("len")
+    lines = lines.select(LINE_COLUMNS)
+    return {
+        account: lines.slice(offset, length)
+        for account, offset, length in zip(
+            counts.get_column("account").to_list(),
+            offsets.to_list(),
+            counts.get_column("len").to_list(),
+            strict=True,
         )
-        if account in found:
-            found[account].append(line)
-        else:
-            found[account] = [line]
-    return found
+    }
 
 
 def minutes_text(seconds: pl.Expr) -> pl.Expr:
@@ -402,22 +535,19 @@ def _billed_by_tax_rate(calls: pl.DataFrame) -> dict[str, dict[Decimal | None, D
     return found
 
 
-USAGE_KINDS = ("usage", "allowance")
-
-
 def _bill(
     rules: BillingRules,
     version: dict[str, object],
-    lines: tuple[BillLine, ...],
+    lines: BillLines,
+    others: Sequence[BillLine],
     usage_bases: Mapping[Decimal | None, Decimal],
 ) -> Bill:
     """The bill of ``lines``. ``usage_bases`` is what the usage and allowance lines sum
-    to per tax rate (``None``: not taxable), so that only the few other lines are
-    summed here."""
+    to per tax rate (``None``: not taxable), so that only the few ``others`` (fees and
+    commitment) are summed here."""
     currency = str(version["currency"])
     money_places = rules.decimals_of(currency)
     places = Decimal(1).scaleb(-money_places)
-    others = [line for line in lines if line.kind not in USAGE_KINDS]
     subtotal = sum(usage_bases.values(), Decimal(0)) + sum(
         (line.amount for line in others), Decimal(0)
     )

@@ -11,7 +11,7 @@ import typer
 from typer import _click as click  # the Click that Typer bundles and builds commands with
 from typer.core import TyperGroup
 
-from cdr_rating.cli.console import command_group, error_console
+from cdr_rating.cli.console import command_group, error_console, printable
 from cdr_rating.errors import CdrRatingError, ConfigError, ExitCode
 
 # Each command: its module, the Typer command function or sub-app there, and the line
@@ -115,7 +115,8 @@ def main() -> None:
     except CdrRatingError as exc:
         problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
         for problem in problems:
-            error_console.print(f"cdr-rating: error: {problem}", markup=False, highlight=False)
+            # One line each, whatever a quoted value holds (a newline in a CSV cell).
+            error_console.print(f"cdr-rating: error: {printable(problem)}")
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         error_console.print("cdr-rating: interrupted", markup=False)
@@ -129,7 +130,7 @@ def main() -> None:
         if os.environ.get("CDR_RATING_DEBUG"):
             raise
         error_console.print(
-            f"cdr-rating: unexpected error: {type(exc).__name__}: {exc} "
+            f"cdr-rating: unexpected error: {type(exc).__name__}: {printable(str(exc))} "
             "(set CDR_RATING_DEBUG=1 for a traceback, and please report it)",
             markup=False,
             highlight=False,

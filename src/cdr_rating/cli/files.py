@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from cdr_rating.errors import UsageError
+from cdr_rating.permissions import make_directories
 
 T = TypeVar("T")
 
@@ -45,10 +46,7 @@ def check_writable(path: Path, option: str, *, folder: bool = False) -> None:
 def _probe(directory: Path, target: Path) -> None:
     if target.is_dir() and directory != target:
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except FileExistsError as exc:  # a file where a folder should be
-        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory)) from exc
+    make_directories(directory)
     with tempfile.NamedTemporaryFile(dir=directory, prefix=".cdr-rating-", suffix=".probe"):
         pass
 

@@ -18,6 +18,7 @@ from cdr_rating.config import Settings, load_settings
 from cdr_rating.errors import UsageError
 from cdr_rating.jobs import invoices as jobs
 from cdr_rating.jobs.close import preview
+from cdr_rating.names import check_name
 from cdr_rating.periods import period_bounds
 
 invoice_app = command_group(help="Preview, list, show and void invoices.", no_args_is_help=True)
@@ -60,6 +61,7 @@ def preview_command(
     config: ConfigOption = None,
 ) -> None:
     """What the account's invoice for the period would be now (a draft; nothing is written)."""
+    check_name(account, "ACCOUNT")
     settings = load_settings(config)
     period_bounds(period, settings.billing.timezone)
     bill, document = preview(settings, account, period)
@@ -96,6 +98,8 @@ def list_command(
     config: ConfigOption = None,
 ) -> None:
     """Invoices and credit and debit notes in the ledger."""
+    if account is not None:
+        check_name(account, "--account")
     settings = load_settings(config)
     if period is not None:
         period_bounds(period, settings.billing.timezone)  # a usage error unless YYYY-MM

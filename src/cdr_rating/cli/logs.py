@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from cdr_rating.cli.console import printable
+
 
 class LogFormat(StrEnum):
     AUTO = "auto"
@@ -17,10 +19,11 @@ class LogFormat(StrEnum):
 
 
 class TextFormatter(logging.Formatter):
-    """The message alone; warnings and errors say so, as the other commands do."""
+    """The message alone, its control characters escaped (it goes to a terminal);
+    warnings and errors say so, as the other commands do."""
 
     def format(self, record: logging.LogRecord) -> str:
-        message = record.getMessage()
+        message = printable(record.getMessage())
         if record.levelno >= logging.ERROR:
             return f"cdr-rating: error: {message}"
         if record.levelno >= logging.WARNING:

@@ -21,6 +21,7 @@ from cdr_rating.errors import UsageError
 from cdr_rating.jobs.rerate import ApplyReport, rerate, write_changes
 from cdr_rating.jobs.setup import issuer
 from cdr_rating.money import format_amount
+from cdr_rating.names import check_name
 from cdr_rating.periods import period_bounds
 from cdr_rating.pipeline import check_output_suffix
 
@@ -71,6 +72,8 @@ def rerate_command(
         raise UsageError("--apply needs --reason TEXT: why the period is re-rated")
     if report is not None and account is None:
         raise UsageError("--report needs --account A: a dispute report is about one account")
+    if account is not None:
+        check_name(account, "--account")
     settings = load_settings(config)
     period_bounds(period, settings.billing.timezone)
     # Before anything is re-rated or applied: an output that cannot be written must not

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cdr_rating.choices import IncludedSeconds, Preset, RoundingMethod
-from cdr_rating.cli.console import command_group, data_console, error_console
+from cdr_rating.cli.console import command_group, data_console, error_console, printable
 from cdr_rating.errors import ExitCode, SheetError, UsageError
 
 sheet_app = command_group(help="Check rate sheets and import rate decks.", no_args_is_help=True)
@@ -29,7 +29,7 @@ def check_command(
         except SheetError as exc:
             failed += 1
             for problem in exc.problems:
-                error_console.print(problem, markup=False)
+                error_console.print(printable(problem))  # one line, whatever a cell holds
             continue
         rates = sheet.rows.select("prefix", "band", "effective_from", "effective_to").n_unique()
         data_console.print(
@@ -135,7 +135,7 @@ def import_command(
     )
     imported = import_deck(preset, deck, options)
     for warning in imported.warnings:
-        error_console.print(f"cdr-rating: warning: {warning}", markup=False)
+        error_console.print(f"cdr-rating: warning: {printable(warning)}")
     sheet = write_sheet(imported, out)
     rates = sheet.rows.select("prefix", "band", "effective_from", "effective_to").n_unique()
     data_console.print(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ import polars as pl
 
 from cdr_rating.billing.document import InvoiceDocument
 from cdr_rating.billing.documents import build_document, call_rows
-from cdr_rating.billing.period import Bill, PeriodBill, bill_period
+from cdr_rating.billing.period import SHOWN, Bill, PeriodBill, bill_period
 from cdr_rating.config import Settings
 from cdr_rating.errors import ConfigError, StoredFileError
 from cdr_rating.faults import checkpoint
@@ -50,6 +49,7 @@ from cdr_rating.ledger.invoices import (
     save_drafts,
     sheets_json,
 )
+from cdr_rating.names import output_path
 from cdr_rating.rating.engine import RATED_COLUMNS
 from cdr_rating.store import (
     DataDir,
@@ -137,12 +137,7 @@ def preview(
 def _appendix(billed: PeriodBill, bill: Bill) -> pl.DataFrame | None:
     if not bill.customer.itemised:
         return None
-    return billed.calls.filter((pl.col("account") == bill.account) & _shown())
-
-
-def _shown() -> pl.Expr:
-    """Calls listed in an appendix: those with billed seconds or a charge."""
-    return (pl.col("billable_s") > 0) | (pl.col("charge") != 0)
+    return billed.calls.filter((pl.col("account") == bill.account) & SHOWN)
 
 
 def close_period(
@@ -228,7 +223,7 @@ def _draft_slice(
     calls = billed_calls(slices, bucket)
     billed = bill_period(calls, setup.rules, setup.plan, only=accounts)
     del calls
-    snapshot = _write_appendix(billed, folder / f"calls-{stamp}-{bucket:04d}.parquet")
+    snapshot = _write_appendix(billed, output_path(folder, f"calls-{stamp}-{bucket:04d}.parquet"))
     data = slices.month.data
     checksum = None if snapshot is None else file_sha256(snapshot)
     return [
@@ -260,7 +255,7 @@ def _write_appendix(billed: PeriodBill, path: Path) -> Path | None:
     if not itemised:
         return None
     frame = billed.calls.filter(
-        pl.col("account").is_in(pl.Series(itemised).implode()) & _shown()
+        pl.col("account").is_in(pl.Series(itemised).implode()) & SHOWN
     ).select(APPENDIX_COLUMNS)
     write_frame(frame, path)
     return path
@@ -303,7 +298,7 @@ def render_missing(
         document = record.to_document()
         if record.calls is not None:
             document = _with_calls(document, appendices, record, settings.billing.timezone)
-        target = data.root / "invoices" / record.period / f"{_safe(record.number or '')}.pdf"
+        target = output_path(data.root / "invoices", record.period, f"{record.number}.pdf")
         html_path = target.with_suffix(".html")
         html = render_html(document, templates).encode("utf-8")
         rerender = numbers is not None
@@ -428,10 +423,6 @@ def _with_calls(
     frame = appendices[record.calls or ""].filter(pl.col("account") == record.account)
     decimals = len(record.subtotal.partition(".")[2])
     return dataclasses.replace(document, calls=call_rows(frame, timezone, decimals))
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)
 
 
 def remove_unreferenced(ledger: Ledger, data: DataDir, folder: Path) -> None:

@@ -21,6 +21,7 @@ import polars as pl
 
 from cdr_rating.jobs.verify import verify_stored
 from cdr_rating.ledger import Ledger, PartitionFile
+from cdr_rating.permissions import make_directories
 from cdr_rating.store import SPILL_PREFIX, DataDir, account_bucket, scan_rated, scan_rejects
 
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
@@ -121,7 +122,7 @@ class MonthSlices:
 def spill_folder(data: DataDir) -> Iterator[Path]:
     """A private folder in the data directory, removed afterwards (one a killed process
     leaves is an orphan the next run removes)."""
-    data.root.mkdir(parents=True, exist_ok=True)
+    make_directories(data.root)
     folder = Path(tempfile.mkdtemp(prefix=SPILL_PREFIX, dir=data.root))
     try:
         yield folder

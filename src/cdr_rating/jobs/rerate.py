@@ -78,6 +78,8 @@ from cdr_rating.ledger.rerates import (
     commit_rerate,
     invoiced_totals,
 )
+from cdr_rating.names import output_path
+from cdr_rating.permissions import make_directories
 from cdr_rating.rating.engine import rate_outcome, rated_columns, reject_columns
 from cdr_rating.rejects import with_messages
 from cdr_rating.store import (
@@ -307,7 +309,7 @@ def apply_rerate(
     replaced, written, old_files = _write_new_files(month, result, spill, report.rerate_id)
     sync_directories(written)
     issued = today or dt.date.today()
-    manifest = data.root / "rerates" / f"{report.rerate_id}.json"
+    manifest = output_path(data.root / "rerates", f"{report.rerate_id}.json")
     write_json(_manifest(result, reason, report.rerate_id, issued), manifest)
     report.manifest = data.relative(manifest)
     created = now()
@@ -390,7 +392,7 @@ def _write_new_files(
             written += files_written
             if old is not None:
                 audit = data.root / "audit" / rerate_id / old.path
-                audit.parent.mkdir(parents=True, exist_ok=True)
+                make_directories(audit.parent)
                 shutil.copy2(data.root / old.path, audit)
                 written.append(audit)
                 old_files.append(old)

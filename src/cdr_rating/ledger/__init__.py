@@ -24,6 +24,7 @@ from pathlib import Path
 from cdr_rating.errors import CdrRatingError
 from cdr_rating.faults import checkpoint
 from cdr_rating.ledger.schema import MIGRATIONS, MIGRATIONS_LOGGED_FROM, SCHEMA_VERSION
+from cdr_rating.permissions import FILE_MODE, make_directories
 
 PARTITION_INSERT = "INSERT INTO partition_files VALUES (?, ?, ?, ?, ?, ?, ?)"
 
@@ -105,9 +106,12 @@ class Ledger:
     @classmethod
     def open(cls, path: Path) -> Ledger:
         """Open (creating and migrating if needed) the ledger at ``path``."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_directories(path.parent)
+        created = not path.exists()
         try:
             connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+            if created:  # before WAL: SQLite gives its -wal and -shm files the same mode
+                path.chmod(FILE_MODE)
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = FULL")
             connection.execute("PRAGMA foreign_keys = ON")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cdr_rating.choices import RoundingMethod
 from cdr_rating.money import MAX_DECIMALS
+from cdr_rating.names import NAME_RULE, is_name
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -94,7 +95,7 @@ class Allowance(Strict):
 class SheetSettings(Strict):
     """The TOML part of a rate sheet (ARCHITECTURE.md section 4)."""
 
-    id: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+    id: str
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
     timezone: str = "UTC"
     rates: str
@@ -117,6 +118,14 @@ class SheetSettings(Strict):
                 for name, windows in bands.items()
             }
         return bands
+
+    @field_validator("id")
+    @classmethod
+    def _safe_id(cls, value: str) -> str:
+        # The id names files (``sheet import`` writes ID.toml) and appears in paths.
+        if not is_name(value):
+            raise ValueError(f"{value!r} is not a valid sheet id: {NAME_RULE}")
+        return value
 
     @field_validator("timezone")
     @classmethod

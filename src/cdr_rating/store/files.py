@@ -1,6 +1,9 @@
 """Atomic writes: every file of the data directory, and every output, is written
 beside its final name under a hidden temporary name, flushed to disk and renamed into
-place, so a reader never sees a partial file under a final name."""
+place, so a reader never sees a partial file under a final name.
+
+Files are written ``0640`` and missing folders created ``0750``, whatever the umask
+(see ``cdr_rating.permissions``)."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import polars as pl
 
 from cdr_rating.errors import InputError, UsageError
 from cdr_rating.faults import checkpoint
+from cdr_rating.permissions import FILE_MODE, make_directories
 
 TEMPORARY_SUFFIX = ".tmp"
 
@@ -39,10 +43,11 @@ def write_atomically(
     ``sync_directory=False`` leaves flushing the rename to the caller (see
     :func:`sync_directories`), which then does it once for many files.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_directories(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
     try:
         write(temporary)
+        temporary.chmod(FILE_MODE)
         with temporary.open("rb+") as handle:
             os.fsync(handle.fileno())
         checkpoint("temporary-written")

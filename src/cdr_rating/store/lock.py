@@ -11,6 +11,7 @@ from pathlib import Path
 
 from cdr_rating.errors import LockHeldError
 from cdr_rating.faults import checkpoint
+from cdr_rating.permissions import FILE_MODE, make_directories
 
 LOCK_FILE = "run.lock"
 
@@ -43,8 +44,8 @@ class RunLock:
                 return
             descriptor = os.open(self.path, os.O_RDONLY)
         else:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            make_directories(self.path.parent)
+            descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(
                 descriptor, (fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
