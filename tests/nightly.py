@@ -131,9 +131,18 @@ def ledger_state(data_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
                 "SELECT sha256, path, size, rows, rated, rejected FROM ingested_files "
                 "ORDER BY sha256"
             ).fetchall(),
+            # The files' own checksums are compared through ``stored_files``; here, that
+            # the ledger's agree with the files.
             "partitions": connection.execute(
-                "SELECT * FROM partition_files ORDER BY path"
+                "SELECT path, sha256, kind, period, rows FROM partition_files ORDER BY path"
             ).fetchall(),
+            "checksums_disagreeing": [
+                path
+                for path, checksum in connection.execute(
+                    "SELECT path, checksum FROM partition_files ORDER BY path"
+                )
+                if checksum != hashlib.sha256((data_dir / path).read_bytes()).hexdigest()
+            ],
             "totals": connection.execute(
                 "SELECT * FROM file_totals ORDER BY sha256, period, currency"
             ).fetchall(),

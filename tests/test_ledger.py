@@ -24,6 +24,7 @@ from cdr_rating.ledger import (
     PeriodTotal,
     RunRecord,
 )
+from cdr_rating.ledger.checksums import recorded_files
 from cdr_rating.ledger.invoices import find_invoice, invoice_lines, list_invoices
 
 TABLES = {
@@ -166,7 +167,8 @@ def test_a_ledger_written_by_schema_2_upgrades_in_place(tmp_path: Path) -> None:
 
     with Ledger.open(path) as ledger:
         assert ledger.version == SCHEMA_VERSION
-        assert [version for version, _ in ledger.migrations()] == [3]
+        assert [version for version, _ in ledger.migrations()] == [3, 4]
+        files = recorded_files(ledger)
         records = [record.summary() for record in list_invoices(ledger)]
         shown = find_invoice(ledger, "CN-2026-000001")
         lines = invoice_lines(ledger, shown.invoice_id)
@@ -181,8 +183,13 @@ def test_a_ledger_written_by_schema_2_upgrades_in_place(tmp_path: Path) -> None:
     assert records == expected
     assert {**shown.summary(), "lines": lines} == note
     assert rerates == [("2026-10", "peak rate corrected")]
+    # Version 4: every stored file and document is listed, none has a checksum yet (the
+    # first read records it).
+    kinds = {file.kind for file in files}
+    assert {"rated", "index", "pdf", "html"} <= kinds
+    assert all(file.checksum is None for file in files)
     with Ledger.open(path) as again:  # upgraded once: opening again changes nothing
-        assert [version for version, _ in again.migrations()] == [3]
+        assert [version for version, _ in again.migrations()] == [3, 4]
 
 
 def test_an_upgrade_killed_midway_leaves_the_old_version(tmp_path: Path) -> None:

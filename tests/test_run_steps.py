@@ -29,8 +29,12 @@ def rated_calls() -> pl.DataFrame:
 
 def test_move_stored_and_closed_splits_off_duplicates_and_closed_periods() -> None:
     stored = pl.DataFrame(
-        {"_row": [2], "_stored_in": ["rated/period=2026-10/x.parquet"]},
-        schema={"_row": pl.UInt32, "_stored_in": pl.String},
+        {
+            "_row": [2],
+            "_stored_in": ["rated/period=2026-10/x.parquet"],
+            "_stored_period": ["2026-10"],
+        },
+        schema={"_row": pl.UInt32, "_stored_in": pl.String, "_stored_period": pl.String},
     )
     kept, moved = move_stored_and_closed(rated_calls(), stored, {"2026-09"})
 
@@ -45,7 +49,9 @@ def test_move_stored_and_closed_splits_off_duplicates_and_closed_periods() -> No
 
 
 def test_nothing_to_move_keeps_every_call() -> None:
-    none = pl.DataFrame(schema={"_row": pl.UInt32, "_stored_in": pl.String})
+    none = pl.DataFrame(
+        schema={"_row": pl.UInt32, "_stored_in": pl.String, "_stored_period": pl.String}
+    )
     kept, moved = move_stored_and_closed(rated_calls(), none, set())
     assert kept.height == 3
     assert moved.is_empty()

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tomllib
 from collections.abc import Mapping
@@ -89,6 +90,12 @@ class InputSettings(Section):
     trunk_prefix: str | None = None
     country_code: str | None = None
     strip_prefixes: list[str] = Field(default_factory=list)
+    # A call whose start is this close to a billing period's boundary is also checked
+    # for duplicates against the adjacent period's stored calls (a re-sent CDR whose
+    # start moved a little across the boundary); 0 turns that off.
+    duplicate_window: dt.timedelta = Field(
+        default=dt.timedelta(days=1), ge=dt.timedelta(0), le=dt.timedelta(days=7)
+    )
 
     @field_validator("format")
     @classmethod

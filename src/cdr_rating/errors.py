@@ -8,6 +8,8 @@ The tree::
     │   │   └── SheetError  exit 2      an invalid rate sheet
     │   └── RenderError     exit 2      an invoice template that fails, or a refused URL
     ├── InputError          exit 3      a CDR file that is missing or unreadable as a whole
+    │   └── StoredFileError exit 3      a file of the data directory that is missing or
+    │                                   differs from what the ledger recorded
     └── LockHeldError       exit 75     another run holds the data directory's lock
 
 Rows that cannot be rated are not errors: they become reject rows with a reason code.
@@ -69,6 +71,11 @@ class InputError(CdrRatingError):
     """A CDR input that is missing or cannot be read at all."""
 
     exit_code = ExitCode.INPUT
+
+
+class StoredFileError(InputError):
+    """A file of the data directory is missing, or its content differs from the sha256
+    (or the totals) the ledger recorded when it was written."""
 
 
 class LockHeldError(CdrRatingError):

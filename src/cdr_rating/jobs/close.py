@@ -30,14 +30,17 @@ from cdr_rating.billing.document import InvoiceDocument
 from cdr_rating.billing.documents import build_document, call_rows
 from cdr_rating.billing.period import SHOWN, Bill, PeriodBill, bill_period
 from cdr_rating.config import Settings
-from cdr_rating.errors import ConfigError
+from cdr_rating.errors import ConfigError, StoredFileError
 from cdr_rating.faults import checkpoint
 from cdr_rating.jobs.month import MonthSlices, StoredMonth, month_slices
 from cdr_rating.jobs.setup import BillingSetup, billing_setup, issuer, now, today_in
+from cdr_rating.jobs.verify import check_file_totals, checksums_of, damaged, missing
 from cdr_rating.ledger import Ledger
+from cdr_rating.ledger.checksums import record_calls_checksums
 from cdr_rating.ledger.invoices import (
     Draft,
     InvoiceRecord,
+    Rendering,
     appendix_files,
     final_accounts,
     finalise_drafts,
@@ -48,7 +51,14 @@ from cdr_rating.ledger.invoices import (
 )
 from cdr_rating.names import output_path
 from cdr_rating.rating.engine import RATED_COLUMNS
-from cdr_rating.store import DataDir, account_bucket, write_bytes, write_frame
+from cdr_rating.store import (
+    DataDir,
+    account_bucket,
+    file_sha256,
+    files_sha256,
+    write_bytes,
+    write_frame,
+)
 
 # The columns of a stored rated call that billing reads: all the engine's but the
 # dialled text (billing uses the normalised number).
@@ -150,6 +160,7 @@ def close_period(
     setup = setup or billing_setup(settings, period)
     waiting = sorted(set(setup.rules.accounts.get_column("account").to_list()) - done)
     month = StoredMonth.of(ledger, data, period)
+    check_file_totals(ledger, data, month.rated)
     drafts = draft_invoices(settings, month, setup, waiting, slice_calls)
     report.slices = drafts.slices
     checkpoint("appendix-written")
@@ -214,6 +225,7 @@ def _draft_slice(
     del calls
     snapshot = _write_appendix(billed, output_path(folder, f"calls-{stamp}-{bucket:04d}.parquet"))
     data = slices.month.data
+    checksum = None if snapshot is None else file_sha256(snapshot)
     return [
         Draft(
             bill=bill,
@@ -221,6 +233,7 @@ def _draft_slice(
             calls=None
             if snapshot is None or not bill.customer.itemised
             else data.relative(snapshot),
+            calls_checksum=checksum if bill.customer.itemised else None,
         )
         for bill in billed.bills
     ]
@@ -257,46 +270,147 @@ def render_missing(
     numbers: Sequence[str] | None = None,
 ) -> int:
     """Render the HTML and PDF of final and void invoices that lack them (or, with
-    ``numbers``, of those invoices again); return how many were rendered."""
+    ``numbers``, of those invoices again: a void re-render); return how many were
+    rendered, and record the files' sha256.
+
+    A document's file is never overwritten with other content: one already there with
+    its recorded sha256 is kept, and so is one a killed render left (the same HTML); any
+    other file in its place stops with ``StoredFileError`` (exit 3), as does a rendered
+    PDF or HTML that no longer matches its checksum.
+    """
     # WeasyPrint takes a second to import: only commands that render pay for it.
     from cdr_rating.render import render_html, render_pdfs  # noqa: PLC0415
 
     data = DataDir(settings.paths.data_dir)
-    records = [
-        record
-        for record in list_invoices(ledger, period=period)
-        if record.number is not None
-        and (
-            record.number in numbers
-            if numbers is not None
-            else record.pdf is None or not (data.root / record.pdf).is_file()
-        )
-    ]
+    numbered = [r for r in list_invoices(ledger, period=period) if r.number is not None]
+    if numbers is None:
+        records = [record for record in numbered if not _rendered(data, record)]
+        _record_earlier_renderings(ledger, data, numbered)
+    else:
+        records = [record for record in numbered if record.number in numbers]
     if not records:
         return 0
     templates = settings.paths.templates
     jobs: list[tuple[InvoiceDocument, Path]] = []
-    rendered: list[tuple[int, str, str]] = []
-    appendices = _appendices(data, records)
+    targets: list[tuple[int, Path, Path]] = []
+    appendices = _appendices(ledger, data, records)
     for record in records:
         document = record.to_document()
         if record.calls is not None:
             document = _with_calls(document, appendices, record, settings.billing.timezone)
         target = output_path(data.root / "invoices", record.period, f"{record.number}.pdf")
         html_path = target.with_suffix(".html")
-        write_bytes(html_path, render_html(document, templates).encode("utf-8"))
+        html = render_html(document, templates).encode("utf-8")
+        rerender = numbers is not None
+        html_kept = not rerender and _kept(html_path, record.html_checksum, html)
+        if not html_kept:
+            write_bytes(html_path, html)
         checkpoint("html-written")
-        jobs.append((document, target))
-        rendered.append((record.invoice_id, data.relative(target), data.relative(html_path)))
-    render_pdfs(
-        jobs, templates, workers=workers if workers is not None else settings.billing.render_workers
+        # A PDF beside the same HTML, not yet recorded, is one a killed render wrote.
+        pdf_kept = not rerender and _kept(target, record.pdf_checksum, html_kept or None)
+        if not pdf_kept:
+            jobs.append((document, target))
+        targets.append((record.invoice_id, target, html_path))
+    if jobs:
+        workers = workers if workers is not None else settings.billing.render_workers
+        render_pdfs(jobs, templates, workers=workers)
+    sums = checksums_of(data, [path for _, pdf, html in targets for path in (pdf, html)])
+    record_rendering(
+        ledger,
+        [
+            Rendering(
+                invoice_id,
+                data.relative(pdf),
+                data.relative(html),
+                sums[data.relative(pdf)],
+                sums[data.relative(html)],
+            )
+            for invoice_id, pdf, html in targets
+        ],
     )
-    record_rendering(ledger, rendered)
-    return len(rendered)
+    return len(targets)
 
 
-def _appendices(data: DataDir, records: list[InvoiceRecord]) -> dict[str, pl.DataFrame]:
-    files = sorted({record.calls for record in records if record.calls is not None})
+def _rendered(data: DataDir, record: InvoiceRecord) -> bool:
+    """Whether ``record``'s PDF is there (and, if its checksum is recorded, intact)."""
+    if record.pdf is None or not (data.root / record.pdf).is_file():
+        return False
+    if record.pdf_checksum is not None and file_sha256(data.root / record.pdf) != (
+        record.pdf_checksum
+    ):
+        raise damaged(data.root / record.pdf)
+    return True
+
+
+def _record_earlier_renderings(
+    ledger: Ledger, data: DataDir, records: Sequence[InvoiceRecord]
+) -> None:
+    """Record the checksums of documents rendered before ledger schema 4 (from now on
+    they are kept as they are, like any other)."""
+    earlier = [
+        record
+        for record in records
+        if record.pdf is not None
+        and record.html is not None
+        and record.pdf_checksum is None
+        and (data.root / record.pdf).is_file()
+        and (data.root / record.html).is_file()
+    ]
+    if not earlier:
+        return
+    paths = [data.root / name for r in earlier for name in (r.pdf or "", r.html or "")]
+    sums = checksums_of(data, paths)
+    record_rendering(
+        ledger,
+        [
+            Rendering(
+                r.invoice_id, r.pdf or "", r.html or "", sums[r.pdf or ""], sums[r.html or ""]
+            )
+            for r in earlier
+        ],
+    )
+
+
+def _kept(path: Path, recorded: str | None, content: bytes | bool | None) -> bool:
+    """Whether the file of a final document at ``path`` is already there as it should
+    be: with its ``recorded`` sha256 or, none being recorded, with ``content`` (``True``:
+    known to be the same document). ``False`` when there is no file to keep.
+
+    Raises:
+        StoredFileError: another file is in its place; it is never overwritten.
+    """
+    if not path.is_file():
+        return False
+    if recorded is not None:
+        if file_sha256(path) != recorded:
+            raise damaged(path)
+        return True
+    if content is True or (isinstance(content, bytes) and path.read_bytes() == content):
+        return True
+    raise StoredFileError(
+        f"{path}: a different file is already there and a final document is never "
+        "overwritten; if it is not a document already sent, move it away and run again, "
+        "otherwise restore the ledger that issued it from a backup"
+    )
+
+
+def _appendices(
+    ledger: Ledger, data: DataDir, records: list[InvoiceRecord]
+) -> dict[str, pl.DataFrame]:
+    """The itemised-call files of ``records``, verified (checksums recorded for those
+    written before ledger schema 4)."""
+    recorded = {r.calls: r.calls_checksum for r in records if r.calls is not None}
+    files = sorted(recorded)
+    found = dict(zip(files, files_sha256([data.root / name for name in files]), strict=True))
+    for name in files:
+        expected = recorded[name]
+        if found[name] is None:
+            raise missing(data.root / name)
+        if expected is not None and found[name] != expected:
+            raise damaged(data.root / name)
+    unrecorded = {name: found[name] or "" for name in files if recorded[name] is None}
+    if unrecorded:
+        record_calls_checksums(ledger, unrecorded)
     return {name: pl.read_parquet(data.root / name) for name in files}
 
 

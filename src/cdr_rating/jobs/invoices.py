@@ -10,6 +10,7 @@ from cdr_rating.config import Settings
 from cdr_rating.errors import UsageError
 from cdr_rating.jobs.close import render_missing
 from cdr_rating.jobs.setup import now
+from cdr_rating.jobs.verify import damaged
 from cdr_rating.ledger import Ledger
 from cdr_rating.ledger.invoices import (
     InvoiceRecord,
@@ -18,7 +19,7 @@ from cdr_rating.ledger.invoices import (
     list_invoices,
     void_invoice,
 )
-from cdr_rating.store import DataDir, RunLock
+from cdr_rating.store import DataDir, RunLock, file_sha256
 
 
 def read_ledger(settings: Settings) -> Ledger:
@@ -53,11 +54,19 @@ def invoice(settings: Settings, number: str) -> tuple[InvoiceRecord, dict[str, A
 
 
 def stored_pdf(settings: Settings, record: InvoiceRecord) -> Path | None:
-    """The PDF issued for ``record``, if it is there."""
+    """The PDF issued for ``record``, if it is there.
+
+    Raises:
+        StoredFileError: it differs from the checksum recorded when it was rendered.
+    """
     if record.pdf is None:
         return None
     path = DataDir(settings.paths.data_dir).root / record.pdf
-    return path if path.is_file() else None
+    if not path.is_file():
+        return None
+    if record.pdf_checksum is not None and file_sha256(path) != record.pdf_checksum:
+        raise damaged(path)
+    return path
 
 
 def void(settings: Settings, number: str, reason: str) -> InvoiceRecord:

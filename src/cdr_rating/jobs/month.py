@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import polars as pl
 
+from cdr_rating.jobs.verify import verify_stored
 from cdr_rating.ledger import Ledger, PartitionFile
 from cdr_rating.permissions import make_directories
 from cdr_rating.store import SPILL_PREFIX, DataDir, account_bucket, scan_rated, scan_rejects
@@ -38,7 +39,8 @@ SPILL_FROM_SLICES = 8
 
 @dataclass(frozen=True)
 class StoredMonth:
-    """The store files of one period, as the ledger lists them."""
+    """The store files of one period, as the ledger lists them, verified against the
+    checksums it recorded (``jobs.verify``): every month stage gets its files here."""
 
     data: DataDir
     period: str
@@ -48,6 +50,7 @@ class StoredMonth:
     @classmethod
     def of(cls, ledger: Ledger, data: DataDir, period: str) -> StoredMonth:
         files = ledger.partition_files(periods=[period])
+        verify_stored(ledger, data, files)
         rated = tuple(file for file in files if file.kind == "rated")
         rejects = tuple(file for file in files if file.kind == "rejects")
         return cls(data, period, rated, rejects)

@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -40,11 +40,20 @@ from cdr_rating.billing.rerate import RERATEABLE
 from cdr_rating.cdrs import InputOptions, Reason
 from cdr_rating.cdrs.raw_lines import attach_raw
 from cdr_rating.config import Settings
-from cdr_rating.errors import CdrRatingError, InputError, UsageError
+from cdr_rating.errors import InputError, UsageError
 from cdr_rating.faults import checkpoint
 from cdr_rating.jobs.close import CloseReport, close_period
 from cdr_rating.jobs.setup import LoadedPlan, file_reference, input_options, load_plan, setup_from
+from cdr_rating.jobs.verify import (
+    checksums_of,
+    mark_verified,
+    stale_indexes,
+    verify_stored,
+    with_checksums,
+)
+from cdr_rating.jobs.verify import missing as missing_file
 from cdr_rating.ledger import FileTotal, IngestedFile, Ledger, PartitionFile, RunRecord
+from cdr_rating.ledger.checksums import record_partition_checksums
 from cdr_rating.money import format_amount
 from cdr_rating.periods import check_period, period_bounds, period_of
 from cdr_rating.pipeline import SLICE_ROWS as PIPELINE_SLICE_ROWS
@@ -62,6 +71,7 @@ from cdr_rating.store import (
     call_hash,
     call_index_hits,
     file_sha256,
+    files_sha256,
     remove_orphans,
     sync_directories,
     write_json,
@@ -308,6 +318,8 @@ class _Batch:
         self.loaded: LoadedPlan | None = None
         # Rated files this run has written so far (slices after them check against them).
         self.written: list[PartitionFile] = []
+        # The sha256 of each file this run wrote, by path in the data directory.
+        self.checksums: dict[str, str] = {}
 
     def execute(self) -> None:
         report, step, dry = self.report, self.stopwatch.step, self.request.dry_run
@@ -345,6 +357,7 @@ class _Batch:
                 totals=totals,
                 close=None if report.already_closed else report.close,
             )
+        mark_verified(self.ledger, partitions)  # hashed when written: not again to close
         checkpoint("ledger-committed")
         if report.close is not None:
             # Also when the period was already closed: a close killed half way finishes.
@@ -485,57 +498,104 @@ class _Batch:
         return move_stored_and_closed(rated, stored, blocked)
 
     def _stored_duplicates(self, rated: pl.DataFrame) -> pl.DataFrame:
-        """``_row`` of each rated call whose call_id is stored in its period, and where."""
-        none = pl.DataFrame(schema={"_row": pl.UInt32, "_stored_in": pl.String})
+        """``_row`` of each rated call whose call_id is stored in its period, or in the
+        adjacent one when its start is within ``[input] duplicate_window`` of the
+        boundary (and of the stored call's start); with where (``_stored_in``,
+        ``_stored_period``)."""
+        none = pl.DataFrame(
+            schema={"_row": pl.UInt32, "_stored_in": pl.String, "_stored_period": pl.String}
+        )
         if rated.is_empty():
             return none
-        periods = sorted(rated.get_column("_period").unique().to_list())
-        stored = [
-            *self.ledger.partition_files("rated", periods),
-            *(p for p in self.written if p.period in periods),
-        ]
-        if not stored:
-            return none
-        paths = [self.data.root / partition.path for partition in stored]
-        missing = [path for path in paths if not path.is_file()]
-        if missing:
-            raise CdrRatingError(
-                f"{missing[0]}: the ledger lists this file but it is missing from the data "
-                "directory; restore it from a backup before the next run"
-            )
         new = rated.select(
             pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
             "call_id",
+            "start",
             "_period",
             call_hash(pl.col("call_id")),
         )
+        window = self.settings.input.duplicate_window
+        checked = periods_to_check(new, window, self.settings.billing.timezone)
+        periods = sorted(checked.get_column("_check").unique().to_list())
+        recorded = self.ledger.partition_files("rated", periods)
+        stored = [*recorded, *(p for p in self.written if p.period in periods)]
+        if not stored:
+            return none
+        stale = self.stale_indexes(recorded)
+        paths = [self.data.root / partition.path for partition in stored]
+        missing = [path for path in paths if not path.is_file()]
+        if missing:
+            raise missing_file(missing[0])
         hits = call_index_hits(
-            self.data, paths, new.get_column("call_hash"), repair=not self.request.dry_run
+            self.data,
+            paths,
+            new.get_column("call_hash"),
+            stale=stale,
+            repair=not self.request.dry_run,
         )
+        if not self.request.dry_run and stale:
+            rebuilt = [self.data.index_of(path) for path in stale]
+            record_partition_checksums(
+                self.ledger,
+                index_checksums={
+                    self.data.relative(partition): checksum
+                    for partition, checksum in zip(stale, files_sha256(rebuilt), strict=True)
+                    if checksum is not None
+                },
+            )
         if hits.is_empty():
             return none
         where = pl.DataFrame(
-            {"partition": [p.path for p in stored], "_period": [p.period for p in stored]}
+            {"partition": [p.path for p in stored], "_check": [p.period for p in stored]}
         )
-        candidates = new.join(hits.join(where, on="partition"), on=["call_hash", "_period"])
+        candidates = checked.join(hits.join(where, on="partition"), on=["call_hash", "_check"])
         if candidates.is_empty():
             return none
-        # Equal hashes are only candidates: compare the call_ids themselves.
+        compared = set(candidates.get_column("partition").to_list())
+        verify_stored(self.ledger, self.data, [p for p in recorded if p.path in compared])
+        # Equal hashes are only candidates: compare the call_ids themselves, and, across
+        # a period boundary, the starts.
         stored_ids = pl.concat(
             [
                 pl.scan_parquet(self.data.root / partition)
-                .select("call_id")
+                .select("call_id", pl.col("start").alias("_stored_start"))
                 .filter(pl.col("call_id").is_in(candidates.get_column("call_id").implode()))
                 .with_columns(partition=pl.lit(partition))
                 for partition in candidates.get_column("partition").unique().sort()
             ]
         ).collect()
+        same_period = pl.col("_check") == pl.col("_period")
+        near = (pl.col("start") - pl.col("_stored_start")).abs() <= window
         return (
             candidates.join(stored_ids, on=["call_id", "partition"])
+            .filter(same_period | near)
             .group_by("_row")
-            .agg(pl.col("partition").min().alias("_stored_in"))
+            .agg(
+                pl.col("partition").min().alias("_stored_in"),
+                pl.col("_check").sort_by("partition").first().alias("_stored_period"),
+            )
             .sort("_row")
         )
+
+    def stale_indexes(self, partitions: Sequence[PartitionFile]) -> list[Path]:
+        """The rated files of ``partitions`` whose call index must be rebuilt (damaged,
+        with a warning, or without a checksum yet). These, and those whose index is
+        missing, are verified first, so that an index is never rebuilt from a damaged
+        file."""
+        damaged, unrecorded, missing = stale_indexes(self.data, partitions)
+        for path in damaged:
+            log.warning(
+                "%s: call index damaged (its sha256 differs from the ledger's); rebuilding "
+                "it from %s",
+                self.data.index_of(path),
+                path,
+            )
+        stale = {*damaged, *unrecorded}
+        read = {*stale, *missing}
+        verify_stored(
+            self.ledger, self.data, [p for p in partitions if self.data.root / p.path in read]
+        )
+        return sorted(stale)
 
     def count(self, pieces: Sequence[StoredPiece], plan: RatingPlan) -> list[FileTotal]:
         """Fill in the report's counts and totals; return the totals per file and period."""
@@ -556,12 +616,16 @@ class _Batch:
     def describe_partitions(self, pieces: Iterable[StoredPiece]) -> list[PartitionFile]:
         """The ledger rows of the files this run writes."""
         return [
-            PartitionFile(
-                self.data.relative(self.data.partition(p.kind, p.period, p.sha256)),
-                p.sha256,
-                p.kind,
-                p.period,
-                p.rows,
+            with_checksums(
+                self.data,
+                PartitionFile(
+                    self.data.relative(self.data.partition(p.kind, p.period, p.sha256)),
+                    p.sha256,
+                    p.kind,
+                    p.period,
+                    p.rows,
+                ),
+                self.checksums,
             )
             for p in pieces
         ]
@@ -574,6 +638,7 @@ class _Batch:
             self.progress("writing the store", done, len(pieces))
             checkpoint("partition-written")
         sync_directories(written)  # once per folder, before the ledger refers to them
+        self.checksums |= checksums_of(self.data, written)
 
     def ingested(self, file: InboxFile, partitions: Sequence[PartitionFile]) -> IngestedFile:
         rows: dict[str, int] = dict.fromkeys(KINDS, 0)
@@ -648,18 +713,21 @@ class _Batch:
 def move_stored_and_closed(
     rated: pl.DataFrame, stored: pl.DataFrame, blocked: set[str]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Split off the rated calls already stored for their period (``duplicate``: the
-    ``_row`` of each in ``stored``, with ``_stored_in``, the file) and those in a
+    """Split off the rated calls already stored (``duplicate``: the ``_row`` of each in
+    ``stored``, with ``_stored_in``, the file, and ``_stored_period``, its period) and those in a
     ``blocked`` (closed) period (``closed_period``); return ``(kept, moved)``.
 
     The moved rows carry ``_reason`` and ``_detail`` (their reject message)."""
     if stored.is_empty() and not blocked:  # the usual night: nothing to move, no copy
         none = pl.lit(None, pl.String)
         return rated, rated.clear().with_columns(_reason=none, _detail=none)
-    stored_in = pl.Series("_stored_in", [None] * rated.height, dtype=pl.String).scatter(
-        stored.get_column("_row"), stored.get_column("_stored_in")
-    )
-    marked = rated.with_columns(stored_in).with_columns(
+    where = [
+        pl.Series(name, [None] * rated.height, dtype=pl.String).scatter(
+            stored.get_column("_row"), stored.get_column(name)
+        )
+        for name in ("_stored_in", "_stored_period")
+    ]
+    marked = rated.with_columns(where).with_columns(
         _reason=pl.when(pl.col("_stored_in").is_not_null())
         .then(pl.lit(Reason.DUPLICATE.value))
         .when(pl.col("_period").is_in(sorted(blocked)))
@@ -671,7 +739,7 @@ def move_stored_and_closed(
             pl.format(
                 "call_id '{}' is already stored for period {} ({}); a call is never billed twice",
                 pl.col("call_id"),
-                pl.col("_period"),
+                pl.col("_stored_period"),
                 pl.col("_stored_in"),
             )
         )
@@ -683,8 +751,26 @@ def move_stored_and_closed(
         )
     )
     moved = marked.filter(pl.col("_reason").is_not_null()).with_columns(_detail=detail)
-    kept = marked.filter(pl.col("_reason").is_null()).drop("_stored_in", "_reason")
-    return kept, moved.drop("_stored_in")
+    kept = marked.filter(pl.col("_reason").is_null()).drop(
+        "_stored_in", "_stored_period", "_reason"
+    )
+    return kept, moved.drop("_stored_in", "_stored_period")
+
+
+def periods_to_check(calls: pl.DataFrame, window: timedelta, timezone: str) -> pl.DataFrame:
+    """``calls`` (with ``start`` and ``_period``) paired with each period whose stored
+    calls they are checked against (``_check``): their own, and the adjacent one for a
+    start within ``window`` of the boundary, where a re-sent call with a slightly
+    different start may have been stored."""
+    start = calls.get_column("start")
+    adjacent = [
+        calls.with_columns(_check=period_of(start + shift, timezone)).filter(
+            pl.col("_check") != pl.col("_period")
+        )
+        for shift in (-window, window)
+        if window
+    ]
+    return pl.concat([calls.with_columns(_check=pl.col("_period")), *adjacent])
 
 
 def finish_rejects(rejects: pl.DataFrame, moved: pl.DataFrame) -> pl.DataFrame:

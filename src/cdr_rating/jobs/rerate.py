@@ -67,6 +67,7 @@ from cdr_rating.jobs.month import (
 )
 from cdr_rating.jobs.nightly import file_totals
 from cdr_rating.jobs.setup import BillingSetup, billing_setup, issuer, now
+from cdr_rating.jobs.verify import checksums_of, with_checksums
 from cdr_rating.ledger import Ledger, PartitionFile
 from cdr_rating.ledger.invoices import Draft, find_invoice
 from cdr_rating.ledger.rerates import (
@@ -384,9 +385,11 @@ def _write_new_files(
                 result.period,
                 frame.height,
             )
-            written += write_piece(
+            files_written = write_piece(
                 data, data.root / new.path, Piece(kind, sha256, result.period, frame)
             )
+            new = with_checksums(data, new, checksums_of(data, files_written))
+            written += files_written
             if old is not None:
                 audit = data.root / "audit" / rerate_id / old.path
                 make_directories(audit.parent)

@@ -26,6 +26,8 @@ from cdr_rating.faults import checkpoint
 from cdr_rating.ledger.schema import MIGRATIONS, MIGRATIONS_LOGGED_FROM, SCHEMA_VERSION
 from cdr_rating.permissions import FILE_MODE, make_directories
 
+PARTITION_INSERT = "INSERT INTO partition_files VALUES (?, ?, ?, ?, ?, ?, ?)"
+
 
 class LedgerError(CdrRatingError):
     """The ledger cannot be opened or is newer than this version of cdr-rating."""
@@ -46,11 +48,16 @@ class IngestedFile:
 
 @dataclass(frozen=True)
 class PartitionFile:
+    """A store file: ``sha256`` is its input file's, ``checksum`` its own (and
+    ``index_checksum`` its call index's); ``None`` while not recorded (before schema 4)."""
+
     path: str
     sha256: str
     kind: str
     period: str
     rows: int
+    checksum: str | None = None
+    index_checksum: str | None = None
 
 
 @dataclass(frozen=True)
@@ -196,7 +203,9 @@ class Ledger:
         self, kind: str | None = None, periods: Sequence[str] | None = None
     ) -> list[PartitionFile]:
         """The Parquet files of the store, optionally of one kind and some periods."""
-        query = "SELECT path, sha256, kind, period, rows FROM partition_files"
+        query = (
+            "SELECT path, sha256, kind, period, rows, checksum, index_checksum FROM partition_files"
+        )
         conditions, parameters = [], []
         if kind is not None:
             conditions.append("kind = ?")
@@ -266,8 +275,7 @@ class Ledger:
                 [astuple(file) for file in files],
             )
             connection.executemany(
-                "INSERT INTO partition_files VALUES (?, ?, ?, ?, ?)",
-                [astuple(partition) for partition in partitions],
+                PARTITION_INSERT, [astuple(partition) for partition in partitions]
             )
             connection.executemany(
                 "INSERT INTO file_totals VALUES (?, ?, ?, ?, ?, ?)",

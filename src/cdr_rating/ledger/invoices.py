@@ -57,6 +57,10 @@ class InvoiceRecord:
     calls: str | None
     document: str
     void_reason: str | None
+    # sha256 of the files above (null: not recorded, written before ledger schema 4)
+    calls_checksum: str | None = None
+    html_checksum: str | None = None
+    pdf_checksum: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """The JSON object of ``invoice list`` (ARCHITECTURE.md section 8)."""
@@ -84,7 +88,7 @@ class InvoiceRecord:
 _SELECT = """
 SELECT i.invoice_id, i.number, i.kind, o.number, i.account, i.period, i.status, i.currency,
        i.subtotal, i.tax, i.total, i.issued_on, i.due_on, i.pdf, i.html, i.calls,
-       i.document, i.void_reason
+       i.document, i.void_reason, i.calls_checksum, i.html_checksum, i.pdf_checksum
 FROM invoices i
 LEFT JOIN notes n ON n.invoice_id = i.invoice_id
 LEFT JOIN invoices o ON o.invoice_id = n.corrects
@@ -150,6 +154,7 @@ class Draft:
     bill: Bill
     document: InvoiceDocument
     calls: str | None  # the Parquet file (in data_dir) holding its itemised calls
+    calls_checksum: str | None = None  # that file's sha256
 
 
 def save_drafts(
@@ -180,8 +185,8 @@ def insert_invoice(
     document, bill = draft.document, draft.bill
     cursor = connection.execute(
         "INSERT INTO invoices (number, kind, account, period, status, currency, subtotal, tax, "
-        "total, issued_on, due_on, pdf, created_at, document, calls, sheets) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?)",
+        "total, issued_on, due_on, pdf, created_at, document, calls, sheets, calls_checksum) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)",
         (
             document.number,
             document.kind,
@@ -198,6 +203,7 @@ def insert_invoice(
             document_to_json(document),
             draft.calls,
             sheets,
+            draft.calls_checksum,
         ),
     )
     invoice_id = int(cursor.lastrowid or 0)
@@ -272,12 +278,24 @@ def finalise_drafts(
     return [record for record in list_invoices(ledger, period=period) if record.invoice_id in ids]
 
 
-def record_rendering(ledger: Ledger, rendered: Iterable[tuple[int, str, str]]) -> None:
-    """Remember where each invoice's PDF and HTML are: ``(invoice_id, pdf, html)``."""
+@dataclass(frozen=True)
+class Rendering:
+    """Where an invoice's PDF and HTML are, and their sha256."""
+
+    invoice_id: int
+    pdf: str
+    html: str
+    pdf_checksum: str
+    html_checksum: str
+
+
+def record_rendering(ledger: Ledger, rendered: Iterable[Rendering]) -> None:
+    """Remember where each invoice's PDF and HTML are, and their checksums."""
     with ledger.transaction() as connection:
         connection.executemany(
-            "UPDATE invoices SET pdf = ?, html = ? WHERE invoice_id = ?",
-            [(pdf, html, invoice_id) for invoice_id, pdf, html in rendered],
+            "UPDATE invoices SET pdf = ?, html = ?, pdf_checksum = ?, html_checksum = ? "
+            "WHERE invoice_id = ?",
+            [(r.pdf, r.html, r.pdf_checksum, r.html_checksum, r.invoice_id) for r in rendered],
         )
 
 
@@ -317,6 +335,7 @@ __all__ = [
     "InvoiceNotFoundError",
     "InvoiceRecord",
     "InvoiceStateError",
+    "Rendering",
     "appendix_files",
     "final_accounts",
     "finalise_drafts",

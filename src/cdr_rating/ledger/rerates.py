@@ -12,7 +12,7 @@ from typing import Any
 
 from cdr_rating.billing.rerate import Invoiced, LineKey
 from cdr_rating.faults import checkpoint
-from cdr_rating.ledger import FileTotal, Ledger, PartitionFile
+from cdr_rating.ledger import PARTITION_INSERT, FileTotal, Ledger, PartitionFile
 from cdr_rating.ledger.invoices import Draft, insert_invoice, next_number
 
 
@@ -115,10 +115,7 @@ def commit_rerate(
         for file in files:
             if file.old is not None:
                 connection.execute("DELETE FROM partition_files WHERE path = ?", (file.old.path,))
-            connection.execute(
-                "INSERT INTO partition_files VALUES (?, ?, ?, ?, ?)",
-                dataclasses.astuple(file.new),
-            )
+            connection.execute(PARTITION_INSERT, dataclasses.astuple(file.new))
             if file.new.kind == "rated":
                 connection.execute(
                     "DELETE FROM file_totals WHERE sha256 = ? AND period = ?",

@@ -39,11 +39,19 @@ sheets_before, sheets_after (JSON: paths and sha256), calls_changed, manifest).
 Version 3 adds ``schema_migrations`` (version PK, applied_at: each migration applied
 from version 3 on) and indexes on ``notes (corrects)`` and ``invoices (kind, status,
 period)``.
+
+Version 4 adds the sha256 of every stored file, so that a file is verified before
+anything is billed, closed, re-rated or explained from it: to ``partition_files``:
+checksum (of the Parquet file itself; ``sha256`` is the input file's) and
+index_checksum (of its call index file, rated files only); to ``invoices``:
+calls_checksum (its itemised-call file), html_checksum and pdf_checksum. Null means not
+recorded yet: files written before version 4 get theirs on their first read
+(``jobs.verify``).
 """
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Migrations to this version and later are logged in ``schema_migrations``.
 MIGRATIONS_LOGGED_FROM = 3
 
@@ -183,5 +191,15 @@ CREATE INDEX notes_by_original ON notes (corrects);
 CREATE INDEX invoices_by_state ON invoices (kind, status, period);
 """
 
+# Version 4: the sha256 of each stored file beside the row that refers to it, so that
+# the checksum comes and goes with the file's record in one transaction.
+_SCHEMA_V4 = """
+ALTER TABLE partition_files ADD COLUMN checksum TEXT;
+ALTER TABLE partition_files ADD COLUMN index_checksum TEXT;
+ALTER TABLE invoices ADD COLUMN calls_checksum TEXT;
+ALTER TABLE invoices ADD COLUMN html_checksum TEXT;
+ALTER TABLE invoices ADD COLUMN pdf_checksum TEXT;
+"""
+
 # Migration k (0-based) brings a database from version k to version k + 1.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_V1, _SCHEMA_V2, _SCHEMA_V3, _SCHEMA_V4)

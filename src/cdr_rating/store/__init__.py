@@ -24,6 +24,7 @@ from cdr_rating.store.calls import (
 )
 from cdr_rating.store.files import (
     file_sha256,
+    files_sha256,
     sync_directories,
     write_atomically,
     write_bytes,
@@ -64,6 +65,7 @@ __all__ = [
     "call_index_hits",
     "conform",
     "file_sha256",
+    "files_sha256",
     "remove_orphans",
     "scan_rated",
     "scan_rejects",

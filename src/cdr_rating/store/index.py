@@ -3,7 +3,7 @@ partition, so that a night's calls are checked against the month without reading
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -32,21 +32,29 @@ def write_call_index(
 
 
 def call_index_hits(
-    data: DataDir, partitions: Sequence[Path], hashes: pl.Series, *, repair: bool = True
+    data: DataDir,
+    partitions: Sequence[Path],
+    hashes: pl.Series,
+    *,
+    stale: Collection[Path] = (),
+    repair: bool = True,
 ) -> pl.DataFrame:
     """``call_hash`` and ``partition`` (relative path) of the stored calls in
     ``partitions`` whose hash is one of ``hashes``.
 
-    An index file that is missing (removed, or written by another Polars version) is
-    rebuilt from its partition; with ``repair=False`` (a dry run) only in memory.
+    An index file that is missing (removed, or written by another Polars version), or
+    whose partition is in ``stale`` (its index failed verification), is rebuilt from its
+    partition; with ``repair=False`` (a dry run) only in memory.
     """
     indexed = {data.index_of(partition): partition for partition in partitions}
     present: list[Path] = []
     missing: list[Path] = []
     for index, partition in indexed.items():
-        if not index.is_file() and repair:
+        usable = index.is_file() and partition not in stale
+        if not usable and repair:
             write_call_index(pl.read_parquet(partition, columns=["call_id"]), data, partition)
-        (present if index.is_file() else missing).append(index)
+            usable = True
+        (present if usable else missing).append(index)
     wanted = pl.col("call_hash").is_in(hashes.implode())
     frames = []
     if present:
