@@ -47,7 +47,7 @@ import polars as pl
 
 MAX_LINE_BYTES = 1 << 20
 EXCERPT_BYTES = 200
-_BLANK = r"^[ \t]*$"
+BLANK = r"^[ \t]*$"  # a line of only spaces and tabs holds no record
 _READ_CHUNK = 1 << 24
 _BOM = "\ufeff"
 # Wider first lines (binary data full of commas, most likely) skip the fast path.
@@ -239,7 +239,7 @@ def split_lines(lines: pl.DataFrame, wanted: Sequence[int], separator: str = ","
         lines = lines.with_columns(cut_bytes=pl.lit(None, pl.Int64))
     cut = pl.col("cut_bytes").is_not_null()
     tokens = (
-        lines.filter(~pl.col("text").str.contains(_BLANK) | cut)
+        lines.filter(~pl.col("text").str.contains(BLANK) | cut)
         .with_columns(
             _tokens=(pl.lit(separator) + pl.col("text")).str.extract_all(_token_pattern(separator))
         )
