@@ -65,7 +65,8 @@ def test_physical_line_numbers_survive_everything(tmp_path: Path) -> None:
         (8, 2, "\ufffd", "g"),
     ]
     lines = read_text_lines(path, only=pl.Series([1, 8]))
-    assert lines.rows() == [(1, "a,b"), (8, "\ufffd,g")]
+    assert lines.select("line", "text").rows() == [(1, "a,b"), (8, "\ufffd,g")]
+    assert lines.get_column("cut_bytes").is_null().all()
 
 
 def test_fast_path_on_a_clean_file_matches_the_exact_split(tmp_path: Path) -> None:

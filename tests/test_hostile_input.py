@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from cdr_rating.cdrs import InputOptions
 from cdr_rating.cdrs.mapped import ColumnMap
 from cdr_rating.errors import InputError
 from cdr_rating.pipeline import RatingResult
@@ -294,3 +295,86 @@ def test_crlf_bom_blank_lines_and_carriage_returns(
     assert result.read == 3
     assert result.rated.get_column("line").to_list() == [layout.first, layout.first + 4]
     assert by_line(result) == {layout.first + 3: "bad_number"}
+
+
+def _at(layout: Layout, date_time: str) -> str:
+    """The layout's start field moved to ``date_time`` (``YYYY-MM-DD HH:MM:SS``)."""
+    date, time = date_time.rsplit(" ", 1)
+    return layout.fields[layout.start].replace("2026-10-01", date).replace("09:00:05", time)
+
+
+@layouts
+def test_cr_only_line_endings_are_line_breaks(
+    layout: Layout, tmp_path: Path, plan: RatingPlan
+) -> None:
+    lines = [layout.line(1), layout.line(2, callee="x"), "", layout.line(3)]
+    result = run(layout, layout.file(tmp_path, lines, ending="\r"), plan)
+    assert result.read == 3
+    assert result.rated.get_column("line").to_list() == [layout.first, layout.first + 3]
+    assert by_line(result) == {layout.first + 1: "bad_number"}
+    assert result.rejects.item(0, "raw") == layout.line(2, callee="x")
+
+
+@layouts
+def test_a_line_over_1_mib_is_one_parse_error(
+    layout: Layout, tmp_path: Path, plan: RatingPlan
+) -> None:
+    long = layout.line(2, callee="9" * (3 << 20))
+    result = run(layout, layout.file(tmp_path, [layout.line(1), long, layout.line(3)]), plan)
+    assert result.rated.get_column("line").to_list() == [layout.first, layout.first + 2]
+    assert by_line(result) == {layout.first + 1: "parse_error"}
+    message, raw = result.rejects.row(0, named=True)["message"], result.rejects.item(0, "raw")
+    assert message.startswith(f"the line is {len(long)} bytes long, over the limit")
+    assert long.startswith(raw)
+    assert len(raw) == 200
+
+
+@layouts
+def test_starts_outside_1970_to_2100_are_bad_time(
+    layout: Layout, tmp_path: Path, plan: RatingPlan
+) -> None:
+    # Not 0001-01-01 00:00:00: CGRateS writes Go's zero time for "no answer time".
+    outside = ["0001-01-02 00:00:00", "9999-12-31 23:59:59", "-0001-10-01 09:00:05"]
+    outside += ["1969-12-31 23:59:59", "2101-01-01 00:00:00"]
+    inside = ["1970-01-01 00:00:00", "2100-12-31 23:59:59"]
+    lines = [layout.line(i, start=_at(layout, when)) for i, when in enumerate(outside + inside)]
+    result = run(layout, layout.file(tmp_path, lines), plan)
+    first = layout.first
+    assert by_line(result) == {first + i: "bad_time" for i in range(len(outside))}
+    assert result.rejects.get_column("message").str.contains("in the years 1970 to 2100").all()
+    assert result.rated.get_column("start").dt.year().to_list() == [1970, 2100]
+
+
+@layouts
+def test_calls_longer_than_a_day_are_bad_duration(
+    layout: Layout, tmp_path: Path, plan: RatingPlan
+) -> None:
+    def lasting(row: int, seconds: str) -> str:
+        total = {"total": seconds} if layout.total is not None else {}
+        return layout.line(row, duration=_duration(layout, seconds), **total)
+
+    lines = [lasting(1, "86400"), lasting(2, "86401"), lasting(3, "31536000")]
+    result = run(layout, layout.file(tmp_path, lines), plan)
+    assert result.rated.get_column("duration_s").cast(int).to_list() == [86400]
+    assert by_line(result) == {layout.first + 1: "bad_duration", layout.first + 2: "bad_duration"}
+    assert result.rejects.item(1, "message").startswith(
+        "duration 31536000 s is longer than the longest call accepted ([input] max_duration_s"
+    )
+    shorter = rate(
+        [layout.file(tmp_path, lines)], plan, layout.fmt, InputOptions(max_duration_s=60)
+    )
+    assert shorter.rated.height == 0
+
+
+@pytest.mark.parametrize("layout", [lay for lay in LAYOUTS if lay.header], ids=str)
+def test_a_header_naming_a_column_twice_is_an_input_error(
+    layout: Layout, tmp_path: Path, plan: RatingPlan
+) -> None:
+    assert layout.header is not None
+    first = layout.header.split(",")[1]
+    path = layout.file(tmp_path, [layout.line(1)])
+    path.write_text(path.read_text().replace(layout.header, f"{layout.header},{first.upper()}"))
+    with pytest.raises(
+        InputError, match=rf"\.csv: line 1: the header names column '{first.upper()}' twice"
+    ):
+        run(layout, path, plan)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,10 +32,12 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from cdr_rating.cdrs import NumberRules
+from cdr_rating.cdrs import InputOptions, NumberRules
 from cdr_rating.cdrs.numbers import PAIR_RULE, digits_problem, strip_prefix_problem
+from cdr_rating.cdrs.parse import DEFAULT_MAX_DURATION_S, max_duration_problem
 from cdr_rating.choices import FORMATS
 from cdr_rating.errors import ConfigError
+from cdr_rating.tomlfiles import parse_toml
 
 CONFIG_FILE = "cdr-rating.toml"
 ENV_PREFIX = "CDR_RATING__"
@@ -90,6 +91,7 @@ class InputSettings(Section):
     trunk_prefix: str | None = None
     country_code: str | None = None
     strip_prefixes: list[str] = Field(default_factory=list)
+    max_duration_s: int = DEFAULT_MAX_DURATION_S
     # A call whose start is this close to a billing period's boundary is also checked
     # for duplicates against the adjacent period's stored calls (a re-sent CDR whose
     # start moved a little across the boundary); 0 turns that off.
@@ -126,11 +128,27 @@ class InputSettings(Section):
                 raise ValueError(f"{prefix!r} {problem}")
         return value
 
+    @field_validator("max_duration_s")
+    @classmethod
+    def _max_duration(cls, value: int) -> int:
+        problem = max_duration_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @model_validator(mode="after")
     def _trunk_with_country(self) -> InputSettings:
         if (self.trunk_prefix is None) != (self.country_code is None):
             raise ValueError(f"trunk_prefix and country_code {PAIR_RULE}")
         return self
+
+    def options(self) -> InputOptions:
+        """How the inbox's CDR text is read with these settings."""
+        return InputOptions(
+            input_tz=self.timezone,
+            numbers=self.number_rules(),
+            max_duration_s=self.max_duration_s,
+        )
 
     def number_rules(self) -> NumberRules:
         """How dialled and caller numbers are normalised with these settings."""
@@ -216,10 +234,7 @@ def load_settings(path: Path | None = None) -> Settings:
         ) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the configuration: {exc}") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}") from exc
+    data = parse_toml(text, path)
     problems = [
         f"{path}: environment variable {name}: unknown section {section!r} "
         f"(known: {', '.join(SECTIONS)})"

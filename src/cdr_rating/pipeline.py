@@ -362,13 +362,17 @@ def _collect(outcome: pl.LazyFrame, engine: Literal["auto", "streaming"] = "auto
     return outcome.collect(engine=engine)
 
 
+# What reading a corrupt file can raise (Polars panics on some corrupt Parquet pages).
+READ_FAILURES = (pl.exceptions.PolarsError, pl.exceptions.PanicException, OSError)
+
+
 @contextmanager
 def _reading(paths: Sequence[Path], fmt: str) -> Iterator[None]:
     """An error of Polars or the OS while rating: an ``InputError`` naming the file when
     an input cannot be read on its own (a corrupt Parquet file), else the error itself."""
     try:
         yield
-    except (pl.exceptions.PolarsError, OSError) as exc:
+    except READ_FAILURES as exc:
         unreadable = unreadable_input(paths, fmt)
         if unreadable is None:
             raise
@@ -388,7 +392,7 @@ def unreadable_input(paths: Sequence[Path], fmt: str = "auto") -> InputError | N
                 raw.collect()
         except InputError as exc:
             return exc
-        except (pl.exceptions.PolarsError, OSError) as exc:
+        except READ_FAILURES as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             return InputError(f"{path}: cannot be read ({reason})")
     return None

@@ -11,7 +11,7 @@ from typing import TypeVar
 import polars as pl
 
 from cdr_rating.cdrs.numbers import NumberRules
-from cdr_rating.cdrs.parse import MAX_DURATION_DIGITS
+from cdr_rating.cdrs.parse import FIRST_YEAR, LAST_YEAR, MAX_DURATION_DIGITS
 from cdr_rating.cdrs.schema import Reason
 
 Frame = TypeVar("Frame", pl.DataFrame, pl.LazyFrame)
@@ -32,9 +32,20 @@ def with_messages(rejects: Frame) -> Frame:
         .when(reason == Reason.BAD_TIME.value)
         .then(
             pl.format(
-                "start '{}' is not an ISO 8601 time (like 2026-10-01T09:15:03+02:00), "
-                "or is a local time skipped when clocks went forward",
+                "start '{}' is not an ISO 8601 time (like 2026-10-01T09:15:03+02:00) in "
+                "the years {} to {}, or is a local time skipped when clocks went forward",
                 pl.col("_start_text").fill_null(""),
+                pl.lit(FIRST_YEAR),
+                pl.lit(LAST_YEAR),
+            )
+        )
+        # A duration that was read but is too long keeps its milliseconds (others: 0 or null).
+        .when((reason == Reason.BAD_DURATION.value) & (pl.col("duration_ms") > 0))
+        .then(
+            pl.format(
+                "duration {} s is longer than the longest call accepted ([input] "
+                "max_duration_s, --max-duration); check the switch, or raise the limit",
+                pl.col("duration_ms") // 1000,
             )
         )
         .when(reason == Reason.BAD_DURATION.value)

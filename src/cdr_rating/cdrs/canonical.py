@@ -39,7 +39,24 @@ def read_header(path: Path, separator: str = ",") -> tuple[int, list[str]]:
     names = split_text(text, separator)
     if names is None:
         raise InputError(f"{path}: line {number}: the header is not valid CSV (unbalanced quotes?)")
+    check_unique_columns(path, names, f"line {number}: the header")
     return number, names
+
+
+def check_unique_columns(path: Path, names: list[str], where: str) -> None:
+    """A column named twice (in any case) would leave which one is read to chance.
+
+    Raises:
+        InputError: naming the file and the first repeated column.
+    """
+    seen: set[str] = set()
+    for name in names:
+        key = name.strip().lower()
+        if key in seen:
+            raise InputError(
+                f"{path}: {where} names column {name.strip()!r} twice; remove or rename one"
+            )
+        seen.add(key)
 
 
 def read_canonical(path: Path) -> pl.LazyFrame:
@@ -54,7 +71,6 @@ def read_canonical(path: Path) -> pl.LazyFrame:
             f"{path}: missing column(s) {', '.join(missing)}; canonical CDRs need "
             f"{', '.join(REQUIRED)} (or pass --format for another layout)"
         )
-    # The first column of a name wins when a header repeats it.
     index = {name: lowered.index(name) for name in RAW_COLUMNS if name in lowered}
     rows = read_fields(path, sorted(set(index.values())))
     rows = rows.filter(pl.col("line") != header_line)
@@ -70,6 +86,7 @@ def _read_parquet(path: Path) -> pl.LazyFrame:
         names = frame.collect_schema().names()
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise InputError(f"{path}: cannot be read as Parquet ({_first_line(exc)})") from exc
+    check_unique_columns(path, names, "the Parquet schema")
     frame = frame.rename({name: name.strip().lower() for name in names})
     missing = [column for column in REQUIRED if column not in {n.strip().lower() for n in names}]
     if missing:

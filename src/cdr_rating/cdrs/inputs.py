@@ -14,7 +14,7 @@ import polars as pl
 from cdr_rating import choices
 from cdr_rating.cdrs import asterisk, cgrates, freeswitch
 from cdr_rating.cdrs.canonical import empty_raw_frame, looks_canonical, read_canonical
-from cdr_rating.cdrs.delimited import first_line, split_text
+from cdr_rating.cdrs.delimited import BLANK, first_line, read_text_lines, split_text
 from cdr_rating.cdrs.mapped import FORMAT_PREFIX, ColumnMap, MappedReader
 from cdr_rating.errors import InputError, UsageError
 
@@ -96,25 +96,48 @@ def read_inputs(paths: Sequence[Path], fmt: str = "auto") -> list[pl.LazyFrame]:
 
     Raises:
         UsageError: an unknown format, or no input files.
-        InputError: a file is missing, unreadable, or of a format that cannot be told.
+        InputError: a file is missing, a directory, unreadable, of a format that cannot
+            be told, or not empty but without a single row.
     """
     chosen = None if fmt == "auto" else reader_for(fmt)
     if not paths:
         raise UsageError("no input files given")
     frames = []
     for path in paths:
-        if path.is_dir():
-            raise InputError(f"{path}: is a directory; give the CDR files in it")
-        if not path.is_file():
-            raise InputError(f"{path}: input file not found")
         try:
-            if path.stat().st_size == 0 or (
-                path.suffix.lower() != ".parquet" and first_line(path) is None
-            ):
+            if path.is_dir():
+                raise InputError(f"{path}: is a directory; give the CDR files in it")
+            if not path.is_file():
+                raise InputError(f"{path}: input file not found")
+            text = path.suffix.lower() != ".parquet"
+            if path.stat().st_size == 0 or (text and first_line(path) is None):
                 frames.append(empty_raw_frame(path))
                 continue
             reader = chosen or READERS[detect_format(path)]
-            frames.append(reader(path))
+            frame = reader(path)
         except OSError as exc:
             raise InputError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+        if text and _no_rows(frame, path, reader):
+            raise InputError(
+                f"{path}: has {path.stat().st_size} bytes but not one CDR row; check that it "
+                "is a CDR file of the format read (--format) and take it out of the input"
+            )
+        frames.append(frame)
     return frames
+
+
+def _no_rows(frame: pl.LazyFrame, path: Path, reader: Reader) -> bool:
+    """Whether a text file that is not blank yields no row, other than a file that holds
+    only its header (and the lines a column map skips): a quiet day's export.
+
+    Every other non-blank line is a row (rated or rejected), so this only fires when a
+    file was not read as text lines at all: a safety net under the readers.
+    """
+    if frame.select(pl.len()).collect().item():
+        return False
+    if reader is read_canonical or isinstance(reader, MappedReader):
+        skipped = reader.column_map.skip_rows if isinstance(reader, MappedReader) else 0
+        return read_text_lines(path).filter(~pl.col("text").str.contains(BLANK)).height > (
+            1 + skipped
+        )
+    return True

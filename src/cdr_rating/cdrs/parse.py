@@ -7,6 +7,7 @@ row is a call and what it means.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 import polars as pl
@@ -15,15 +16,35 @@ from cdr_rating.cdrs.numbers import NumberRules
 from cdr_rating.cdrs.schema import CALL_SCHEMA, Reason
 
 MAX_DURATION_DIGITS = 9  # about 31 years: anything longer is a corrupt field
+# Starts outside these years are bad_time: a switch clock reset to 0001 or a corrupt
+# field, never a call to bill (and out of range for Python's datetime in places).
+FIRST_YEAR, LAST_YEAR = 1970, 2100
+_EARLIEST = dt.datetime(FIRST_YEAR, 1, 1, tzinfo=dt.UTC)
+_AFTER_LATEST = dt.datetime(LAST_YEAR + 1, 1, 1, tzinfo=dt.UTC)
+DEFAULT_MAX_DURATION_S = 86_400  # a day: no real call lasts longer
 ANSWERED = "ANSWERED"
+
+
+def max_duration_problem(seconds: int) -> str | None:
+    """What is wrong with a longest call duration (``[input] max_duration_s``), if anything."""
+    if seconds < 1:
+        return f"must be a whole number of seconds >= 1 (got {seconds})"
+    return None
 
 
 @dataclass(frozen=True)
 class InputOptions:
-    """How CDR text is read: the zone of naive times and the number rules."""
+    """How CDR text is read: the zone of naive times, the number rules and the longest
+    duration a call may have (longer answered calls are ``bad_duration``)."""
 
     input_tz: str = "UTC"
     numbers: NumberRules = field(default_factory=NumberRules)
+    max_duration_s: int = DEFAULT_MAX_DURATION_S
+
+    def __post_init__(self) -> None:
+        problem = max_duration_problem(self.max_duration_s)
+        if problem:
+            raise ValueError(f"max_duration_s {problem}")
 
 
 def _text(name: str) -> pl.Expr:
@@ -101,14 +122,22 @@ def prepare_calls(
         disposition=disposition,
         service=pl.when(_text("service") != "").then(_text("service")),
     )
+    in_range = pl.col("_start").is_between(
+        pl.lit(_EARLIEST, pl.Datetime("us", "UTC")),
+        pl.lit(_AFTER_LATEST, pl.Datetime("us", "UTC")),
+        closed="left",
+    )
+    too_long = (pl.col("disposition") == ANSWERED) & (
+        pl.col("_duration_ms") > options.max_duration_s * 1000
+    )
     reason = (
         pl.when(pl.col("_reader_reason").is_not_null())
         .then(pl.col("_reader_reason"))
         .when(pl.col("call_id") == "")
         .then(pl.lit(Reason.PARSE_ERROR.value))
-        .when(pl.col("_start").is_null())
+        .when(~in_range.fill_null(False))
         .then(pl.lit(Reason.BAD_TIME.value))
-        .when(pl.col("_duration_ms").is_null())
+        .when(pl.col("_duration_ms").is_null() | too_long)
         .then(pl.lit(Reason.BAD_DURATION.value))
         .when(pl.col("number").is_null())
         .then(pl.lit(Reason.BAD_NUMBER.value))
@@ -118,7 +147,8 @@ def prepare_calls(
     return frame.with_columns(
         _start_text=_original_text("start", schema),
         _duration_text=_original_text("duration", schema),
-        start=pl.col("_start"),
+        # Out of range, the instant is dropped: no later stage sees year 0001 or 9999.
+        start=pl.when(in_range).then(pl.col("_start")),
         duration_ms=pl.when(answered).then(pl.col("_duration_ms")).otherwise(0),
     ).drop("_start", "_duration_ms")
 

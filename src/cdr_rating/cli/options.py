@@ -63,6 +63,15 @@ StripPrefixOption = Annotated[
         show_default=False,
     ),
 ]
+MaxDurationOption = Annotated[
+    int | None,
+    typer.Option(
+        "--max-duration",
+        help="Longest call in seconds ([input] max_duration_s; default a day, 86400): an "
+        "answered call that lasts longer is rejected as bad_duration.",
+        show_default=False,
+    ),
+]
 MapOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -105,10 +114,17 @@ def input_options(
     trunk_prefix: str | None,
     country_code: str | None,
     strip_prefixes: list[str] | None = None,
+    max_duration_s: int | None = None,
 ) -> InputOptions:
     """How CDR text is read, from the input options; UsageError for a bad value."""
     from cdr_rating.cdrs import InputOptions, NumberRules  # noqa: PLC0415
     from cdr_rating.cdrs.numbers import number_rule_problem  # noqa: PLC0415
+    from cdr_rating.cdrs.parse import DEFAULT_MAX_DURATION_S, max_duration_problem  # noqa: PLC0415
+
+    longest = DEFAULT_MAX_DURATION_S if max_duration_s is None else max_duration_s
+    duration_problem = max_duration_problem(longest)
+    if duration_problem:
+        raise UsageError(f"--max-duration {duration_problem}")
 
     try:
         ZoneInfo(input_tz)
@@ -138,6 +154,7 @@ def input_options(
             country_code=country_code,
             strip_prefixes=tuple(strip_prefixes or ()),
         ),
+        max_duration_s=longest,
     )
 
 

@@ -19,6 +19,7 @@ from cdr_rating.cli.options import (
     MapOption,
     MapSeparatorOption,
     MapSkipRowsOption,
+    MaxDurationOption,
     OptionalInputs,
     SheetOption,
     SheetsOption,
@@ -50,6 +51,7 @@ def rate_command(
     trunk_prefix: TrunkOption = None,
     country_code: CountryOption = None,
     strip_prefix: StripPrefixOption = None,
+    max_duration: MaxDurationOption = None,
     column_map: MapOption = None,
     map_skip_rows: MapSkipRowsOption = 0,
     map_separator: MapSeparatorOption = ",",
@@ -65,7 +67,7 @@ def rate_command(
     if rejects is not None:
         check_writable(rejects, "--rejects")
     options = input_options(
-        input_tz, international_prefix, trunk_prefix, country_code, strip_prefix
+        input_tz, international_prefix, trunk_prefix, country_code, strip_prefix, max_duration
     )
     fmt = input_format(fmt, column_map, map_skip_rows, map_separator)
     plan = build_plan(sheet, sheets, accounts, options.numbers)
@@ -117,6 +119,7 @@ def explain_command(
     trunk_prefix: TrunkOption = None,
     country_code: CountryOption = None,
     strip_prefix: StripPrefixOption = None,
+    max_duration: MaxDurationOption = None,
     column_map: MapOption = None,
     map_skip_rows: MapSkipRowsOption = 0,
     map_separator: MapSeparatorOption = ",",
@@ -136,7 +139,7 @@ def explain_command(
     from cdr_rating.pipeline import rate_files  # noqa: PLC0415
 
     options = input_options(
-        input_tz, international_prefix, trunk_prefix, country_code, strip_prefix
+        input_tz, international_prefix, trunk_prefix, country_code, strip_prefix, max_duration
     )
     fmt = input_format(fmt, column_map, map_skip_rows, map_separator)
     plan = build_plan(sheet, sheets, accounts, options.numbers)

@@ -56,8 +56,8 @@ from cdr_rating.ledger import FileTotal, IngestedFile, Ledger, PartitionFile, Ru
 from cdr_rating.ledger.checksums import record_partition_checksums
 from cdr_rating.money import format_amount
 from cdr_rating.periods import check_period, period_bounds, period_of
+from cdr_rating.pipeline import READ_FAILURES, estimated_rows, rate_lazy, unreadable_input
 from cdr_rating.pipeline import SLICE_ROWS as PIPELINE_SLICE_ROWS
-from cdr_rating.pipeline import estimated_rows, rate_lazy, unreadable_input
 from cdr_rating.rating import RatingPlan
 from cdr_rating.rating.engine import split_outcome
 from cdr_rating.rejects import with_messages
@@ -463,7 +463,7 @@ class _Batch:
         paths = [file.path for file in files]
         try:
             return rate_lazy(paths, plan, fmt, options).collect()
-        except (pl.exceptions.PolarsError, OSError) as exc:
+        except READ_FAILURES as exc:
             raise unreadable_input(paths, fmt) or InputError(
                 f"{self.settings.paths.inbox}: reading the new files failed: "
                 f"{str(exc).strip().splitlines()[0]}"

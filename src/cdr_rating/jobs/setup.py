@@ -77,7 +77,7 @@ def load_plan(settings: Settings, sheets_dir: Path | None = None) -> LoadedPlan:
 
 def input_options(settings: Settings) -> InputOptions:
     """How the configured inbox's CDR text is read."""
-    return InputOptions(input_tz=settings.input.timezone, numbers=settings.input.number_rules())
+    return settings.input.options()
 
 
 def billing_setup(settings: Settings, period: str, sheets_dir: Path | None = None) -> BillingSetup:

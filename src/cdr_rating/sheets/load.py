@@ -7,7 +7,6 @@ list them all; each is one line naming the file, the line and the column.
 from __future__ import annotations
 
 import datetime as dt
-import tomllib
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -18,6 +17,7 @@ from cdr_rating.errors import SheetError
 from cdr_rating.money import RATE_DECIMALS, nano_from_text
 from cdr_rating.sheets.model import RATE_ROWS_SCHEMA, RateSheet, SheetSettings
 from cdr_rating.tables import TableReadError, format_lines, read_text_table
+from cdr_rating.tomlfiles import parse_toml
 
 COLUMNS = (
     "prefix",
@@ -65,10 +65,7 @@ def _load_settings(path: Path) -> SheetSettings:
         raise SheetError([f"{path}: sheet file not found"]) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise SheetError([f"{path}: cannot read the sheet: {exc}"]) from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise SheetError([f"{path}: TOML syntax error: {exc}"]) from exc
+    data = parse_toml(text, path, SheetError)
     try:
         return SheetSettings.model_validate(data)
     except ValidationError as exc:
