@@ -31,12 +31,18 @@ def fsync_directory(path: Path) -> None:
 
 
 def write_atomically(
-    path: Path, write: Callable[[Path], None], *, sync_directory: bool = True
+    path: Path,
+    write: Callable[[Path], None],
+    *,
+    sync_directory: bool = True,
+    point: str = "temporary-written",
 ) -> None:
     """Call ``write`` on a temporary file beside ``path``, flush it, then rename it over.
 
     ``sync_directory=False`` leaves flushing the rename to the caller (see
-    :func:`sync_directories`), which then does it once for many files.
+    :func:`sync_directories`), which then does it once for many files. ``point`` names
+    the kill point between flushing and renaming (journals have their own, so that
+    they do not shift the numbering of the store's writes in the crash tests).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
@@ -44,7 +50,7 @@ def write_atomically(
         write(temporary)
         with temporary.open("rb+") as handle:
             os.fsync(handle.fileno())
-        checkpoint("temporary-written")
+        checkpoint(point)
         os.replace(temporary, path)
         if sync_directory:
             fsync_directory(path.parent)
@@ -83,13 +89,15 @@ def write_partition(frame: pl.DataFrame, path: Path, *, sync_directory: bool = T
     )
 
 
-def write_bytes(path: Path, data: bytes, *, sync_directory: bool = True) -> None:
+def write_bytes(
+    path: Path, data: bytes, *, sync_directory: bool = True, point: str = "temporary-written"
+) -> None:
     """``data`` to ``path``, atomically."""
 
     def write(target: Path) -> None:
         target.write_bytes(data)
 
-    write_atomically(path, write, sync_directory=sync_directory)
+    write_atomically(path, write, sync_directory=sync_directory, point=point)
 
 
 def write_json(data: Any, path: Path) -> None:
