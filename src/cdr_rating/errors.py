@@ -7,7 +7,10 @@ The tree::
     │   ├── ConfigError     exit 2      an invalid configuration, accounts or fees file
     │   │   └── SheetError  exit 2      an invalid rate sheet
     │   └── RenderError     exit 2      an invoice template that fails, or a refused URL
-    ├── InputError          exit 3      a CDR file that is missing or unreadable as a whole
+    ├── InputError          exit 3      a CDR file that is missing or unreadable as a whole,
+    │                                   or a missing, empty or unreadable ledger
+    ├── WriteError          exit 1      a file that cannot be written (a full disk, no
+    │                                   permission); also an OSError
     └── LockHeldError       exit 75     another run holds the data directory's lock
 
 Rows that cannot be rated are not errors: they become reject rows with a reason code.
@@ -69,6 +72,25 @@ class InputError(CdrRatingError):
     """A CDR input that is missing or cannot be read at all."""
 
     exit_code = ExitCode.INPUT
+
+
+class WriteError(CdrRatingError, OSError):
+    """A file could not be written: a full disk, no permission, a read-only mount.
+
+    Also an ``OSError``, so that code that turns a failed output (``--out``) into a
+    usage error still does; anywhere else it is one line naming the file, exit 1.
+    """
+
+    def __init__(self, path: object, cause: OSError) -> None:
+        reason = cause.strerror or str(cause)
+        super().__init__(cause.errno, reason, str(path))
+        self.message = (
+            f"{path}: cannot write it: {reason}; free space (or fix permissions) and run "
+            "again: nothing half-written is kept"
+        )
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class LockHeldError(CdrRatingError):

@@ -47,7 +47,9 @@ from cdr_rating.cdrs.raw_lines import attach_raw
 from cdr_rating.config import Settings
 from cdr_rating.errors import CdrRatingError, InputError, UsageError
 from cdr_rating.faults import checkpoint
+from cdr_rating.jobs.books import open_ledger, rotate_backups
 from cdr_rating.jobs.close import CloseReport, close_period
+from cdr_rating.jobs.invoices import finish_voids
 from cdr_rating.jobs.setup import LoadedPlan, file_reference, input_options, load_plan, setup_from
 from cdr_rating.ledger import FileTotal, IngestedFile, Ledger, PartitionFile, RunRecord
 from cdr_rating.money import format_amount
@@ -146,6 +148,7 @@ class RunReport:
     timings: dict[str, float] = field(default_factory=dict)
     cpu_timings: dict[str, float] = field(default_factory=dict)
     manifest: Path | None = None
+    backup: Path | None = None
 
     def reconciles(self) -> bool:
         return self.read == self.rated + self.rejected
@@ -278,7 +281,7 @@ def run_batch(
         lock.acquire()
     try:
         with stopwatch.step("ledger"):
-            ledger = Ledger.snapshot(data.ledger) if request.dry_run else Ledger.open(data.ledger)
+            ledger = open_ledger(settings, private=request.dry_run)
         with ledger:
             batch = _Batch(settings, request, data, ledger, stopwatch, report, progress)
             try:
@@ -287,6 +290,9 @@ def run_batch(
                 if not request.dry_run:
                     batch.record_failure(exc)
                 raise
+            if not request.dry_run:
+                with stopwatch.step("backup"):
+                    report.backup = rotate_backups(settings, ledger)
     finally:
         lock.release()
     report.timings, report.cpu_timings = dict(stopwatch.timings), dict(stopwatch.cpu)
@@ -325,6 +331,8 @@ class _Batch:
         report, step, dry = self.report, self.stopwatch.step, self.request.dry_run
         with step("cleanup"):
             self.remove_orphans()
+            if not dry:
+                finish_voids(self.settings, self.ledger)
         checkpoint("orphans-removed")
         with step("plan"):
             plan, options = self.load_plan()

@@ -53,14 +53,15 @@ from cdr_rating.billing.rerate import (
     retryable,
 )
 from cdr_rating.config import Settings
-from cdr_rating.errors import UsageError
 from cdr_rating.faults import checkpoint
+from cdr_rating.jobs.books import existing_ledger
 from cdr_rating.jobs.close import (
     CALL_COLUMNS,
     accounts_by_bucket,
     check_templates,
     render_missing,
 )
+from cdr_rating.jobs.invoices import finish_voids
 from cdr_rating.jobs.month import (
     StoredMonth,
     in_bucket,
@@ -245,14 +246,13 @@ def rerate(
     """``cdr-rating rerate``: a preview on a snapshot of the ledger, or, with
     ``apply_reason``, the re-rating applied under the run lock."""
     data = DataDir(settings.paths.data_dir)
-    if not data.ledger.is_file():
-        raise UsageError(f"{data.ledger}: no ledger yet; nothing has been rated (run first)")
     if apply_reason is None:
-        with Ledger.snapshot(data.ledger) as ledger:
+        with existing_ledger(settings) as ledger:
             return rerate_period(
                 settings, ledger, period, account=account, sheets_dir=sheets_dir
             ), None
-    with RunLock(data.root), Ledger.open(data.ledger) as ledger:
+    with RunLock(data.root), existing_ledger(settings, private=False) as ledger:
+        finish_voids(settings, ledger)
         return rerate_and_apply(
             settings, ledger, period, apply_reason, account=account, sheets_dir=sheets_dir
         )

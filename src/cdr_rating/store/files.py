@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from cdr_rating.errors import InputError, UsageError
+from cdr_rating.errors import InputError, UsageError, WriteError
 from cdr_rating.faults import checkpoint
 
 TEMPORARY_SUFFIX = ".tmp"
@@ -54,6 +54,10 @@ def write_atomically(
         os.replace(temporary, path)
         if sync_directory:
             fsync_directory(path.parent)
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(path, exc) from exc
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -135,7 +135,7 @@ def remove_orphans(
     ``dry_run`` nothing is removed, only listed.
     """
     orphans: list[Path] = []
-    for folder in ("rated", "rejects", "index", "manifests", "journal"):
+    for folder in ("rated", "rejects", "index", "manifests", "invoices", "journal", "backups"):
         if (data.root / folder).is_dir():
             orphans += (
                 path
