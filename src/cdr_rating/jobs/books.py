@@ -82,8 +82,9 @@ def existing_ledger(settings: Settings, *, private: bool = True) -> Ledger:
 
 
 def backup_name() -> str:
-    """Sortable by time and unique: ``ledger-<UTC time>-<random>.sqlite``."""
-    return f"ledger-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}.sqlite"
+    """Sortable by time (to the microsecond, so that rotation keeps the newest) and
+    unique: ``ledger-20261103T021501.123456Z-<random>.sqlite``."""
+    return f"ledger-{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}-{secrets.token_hex(3)}.sqlite"
 
 
 def write_backup(ledger: Ledger, folder: Path) -> Path:
