@@ -204,6 +204,26 @@ def documents_present(ledger: Ledger, data: DataDir) -> list[str]:
     ]
 
 
+def documents_known(ledger: Ledger, data: DataDir) -> list[str]:
+    """Every invoice and note file on disk is one the ledger issued. One it does not
+    know was issued by a ledger since lost (a restore from an older backup): closing
+    its period again would issue its number anew, to someone else."""
+    known = {path for _, path in document_files(ledger)}
+    folder = data.root / "invoices"
+    found = sorted(
+        path
+        for pattern in ("*/*.pdf", "*/*.html")
+        for path in folder.glob(pattern)
+        if not path.name.startswith(".")
+    )
+    return [
+        f"{path}: an issued document the ledger does not know (restored from an older "
+        "backup?); do not close its period again before restoring a newer backup"
+        for path in found
+        if data.relative(path) not in known
+    ]
+
+
 def numbers_contiguous(ledger: Ledger, data: DataDir) -> list[str]:
     """Every number series has no gap (a voided number stays used, so it counts)."""
     return [f"{data.ledger}: {gap}" for gap in numbering_gaps(ledger)]
@@ -214,6 +234,7 @@ CHECKS: tuple[Check, ...] = (
     database_intact,
     partitions_present,
     documents_present,
+    documents_known,
     numbers_contiguous,
 )
 
