@@ -10,7 +10,6 @@ number issued, and the next run would ingest and number them all again.
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import shutil
@@ -26,8 +25,6 @@ from cdr_rating.ledger import Ledger, LedgerUnavailableError
 from cdr_rating.ledger.invoices import document_files, numbering_gaps
 from cdr_rating.store import DataDir, RunLock, write_atomically
 from cdr_rating.store.files import fsync_directory
-
-log = logging.getLogger(__name__)
 
 BACKUP_PATTERN = "ledger-*.sqlite"
 

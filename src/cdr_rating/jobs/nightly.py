@@ -190,6 +190,8 @@ class RunReport:
             lines.append(f"period {self.close} {state}")
         if self.invoices is not None:
             lines += self.invoices.summary_lines()
+        if self.backup is not None:
+            lines.append(f"ledger backed up to {self.backup}")
         if self.dry_run:
             lines.append("dry run: nothing was written")
         return lines
