@@ -7,8 +7,9 @@ The tree::
     │   ├── ConfigError     exit 2      an invalid configuration, accounts or fees file
     │   │   └── SheetError  exit 2      an invalid rate sheet
     │   └── RenderError     exit 2      an invoice template that fails, or a refused URL
-    ├── InputError          exit 3      a CDR file that is missing or unreadable as a whole,
-    │                                   or a missing, empty or unreadable ledger
+    ├── InputError          exit 3      a CDR file that is missing or unreadable as a whole
+    ├── LedgerError         exit 1      (``cdr_rating.ledger``) the ledger cannot be written
+    │   └── LedgerUnavailableError      exit 3: it is missing, empty or unreadable
     ├── WriteError          exit 1      a file that cannot be written (a full disk, no
     │                                   permission); also an OSError
     └── LockHeldError       exit 75     another run holds the data directory's lock

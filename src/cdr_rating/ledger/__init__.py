@@ -116,7 +116,8 @@ class Ledger:
         shown = shown or path
         if not create and not path.is_file():
             raise LedgerUnavailableError(f"{shown}: the ledger is missing")
-        if not create and path.stat().st_size == 0:
+        wal = path.with_name(path.name + "-wal")
+        if not create and path.stat().st_size == 0 and not (wal.is_file() and wal.stat().st_size):
             raise LedgerUnavailableError(f"{shown}: the ledger is empty (0 bytes)")
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
