@@ -12,6 +12,7 @@ import pytest
 
 from cdr_rating.errors import ExitCode, InputError, UsageError
 from cdr_rating.ledger import Ledger
+from cdr_rating.store import DataDir, write_journal
 from nightly import (
     NOVEMBER,
     ROOT,
@@ -152,7 +153,9 @@ def test_a_dry_run_writes_nothing(config: Path) -> None:
     dry = run_here(config, dry_run=True)
     assert not data_dir.exists()
     real = run_here(config)
-    (data_dir / "rated" / "period=2026-10" / "0000000000000000.parquet").write_bytes(b"orphan")
+    orphan = "rated/period=2026-10/0000000000000000.parquet"
+    (data_dir / orphan).write_bytes(b"orphan")
+    write_journal(DataDir(data_dir), "run", "killed", [orphan])
     before = tree(data_dir)
 
     shutil.copy(config.parent / "inbox" / "2026-10-01-a.csv", config.parent / "inbox" / "x.csv")
@@ -174,11 +177,16 @@ def test_orphans_of_a_killed_run_are_removed_first(config: Path) -> None:
     run_here(config)
     orphan = data_dir / "rated" / "period=2026-10" / "0000000000000000.parquet"
     orphan.write_bytes(b"partial")
+    stranger = data_dir / "rated" / "period=2026-10" / "1111111111111111.parquet"
+    stranger.write_bytes(b"not named by any journal")
+    write_journal(DataDir(data_dir), "run", "killed", [DataDir(data_dir).relative(orphan)])
 
     report = run_here(config)
 
     assert report.orphans == ["rated/period=2026-10/0000000000000000.parquet"]
     assert not orphan.exists()
+    assert stranger.read_bytes() == b"not named by any journal"  # never removed unproven
+    assert not (data_dir / "journal").exists() or not any((data_dir / "journal").iterdir())
 
 
 def test_bad_requests_and_inputs_have_their_exit_codes(config: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from cdr_rating.errors import ExitCode, LockHeldError
+from cdr_rating.errors import ExitCode, InputError, LockHeldError
 from cdr_rating.periods import period_of
 from cdr_rating.store import (
     INDEX_SCHEME,
@@ -17,10 +17,13 @@ from cdr_rating.store import (
     RunLock,
     call_hash,
     call_index_hits,
+    clear_journal,
+    journals,
     remove_orphans,
     write_atomically,
     write_call_index,
     write_frame,
+    write_journal,
     write_json,
 )
 
@@ -94,12 +97,13 @@ def test_partitions_are_named_after_the_input_file(tmp_path: Path) -> None:
     assert data.relative(data.index_of(rated)) == index
 
 
-def test_orphans_are_what_the_ledger_does_not_list(tmp_path: Path) -> None:
+def test_orphans_are_the_journaled_files_the_ledger_did_not_commit(tmp_path: Path) -> None:
     data = DataDir(tmp_path)
     calls = pl.DataFrame({"call_id": ["a", "b"]})
     kept = data.partition("rated", "2026-10", SHA)
     orphan = data.partition("rated", "2026-10", "f" * 64)
-    for path in (kept, orphan):
+    stranger = data.partition("rated", "2026-10", "d" * 64)
+    for path in (kept, orphan, stranger):
         write_frame(calls, path)
         write_call_index(calls, data, path)
     write_frame(calls, data.partition("rejects", "unknown", "e" * 64))
@@ -107,9 +111,13 @@ def test_orphans_are_what_the_ledger_does_not_list(tmp_path: Path) -> None:
     old_index = tmp_path / "index" / "polars-0.0.1" / "period=2026-10" / "x.parquet"
     old_index.parent.mkdir(parents=True)
     old_index.write_bytes(b"old")
-    write_json({}, data.manifest("run-kept"))
-    write_json({}, data.manifest("run-lost"))
+    for run in ("run-kept", "run-lost", "run-unknown"):
+        write_json({}, data.manifest(run))
     recorded = {data.relative(kept)}
+    journaled = [
+        data.relative(path)
+        for path in (kept, orphan, data.partition("rejects", "unknown", "e" * 64))
+    ] + ["manifests/run-kept.json", "manifests/run-lost.json", "rated/../../../etc/passwd"]
     expected = [
         "index/polars-0.0.1",
         f"index/{INDEX_SCHEME}/period=2026-10/ffffffffffffffff.parquet",
@@ -119,12 +127,33 @@ def test_orphans_are_what_the_ledger_does_not_list(tmp_path: Path) -> None:
         "rejects/unknown/eeeeeeeeeeeeeeee.parquet",
     ]
 
-    assert remove_orphans(data, recorded, {"run-kept"}, dry_run=True) == expected
+    assert remove_orphans(data, recorded, {"run-kept"}, journaled, dry_run=True) == expected
     assert orphan.exists()
-    assert remove_orphans(data, recorded, {"run-kept"}) == expected
-    assert [data.relative(p) for p in data.stored_partitions()] == [data.relative(kept)]
-    assert sorted(p.name for p in data.manifests.iterdir()) == ["run-kept.json"]
-    assert remove_orphans(data, recorded, {"run-kept"}) == []
+    assert remove_orphans(data, recorded, {"run-kept"}, journaled) == expected
+    # What no journal names stays, whether the ledger lists it or not.
+    assert [data.relative(p) for p in data.stored_partitions()] == [
+        data.relative(kept),
+        data.relative(stranger),
+    ]
+    assert data.index_of(stranger).exists()
+    assert sorted(p.name for p in data.manifests.iterdir()) == ["run-kept.json", "run-unknown.json"]
+    assert remove_orphans(data, recorded, {"run-kept"}, journaled) == []
+
+
+def test_a_journal_survives_until_cleared_and_lists_its_entries(tmp_path: Path) -> None:
+    data = DataDir(tmp_path)
+    write_journal(data, "run", "r1", ["manifests/r1.json"])
+    journal = write_journal(data, "run", "r1", ["manifests/r1.json", "rated/x.parquet"])
+    write_journal(data, "void", "INV-1", ["INV-1"])
+
+    assert journals(data, "run") == [journal]
+    assert journal.entries == ("manifests/r1.json", "rated/x.parquet")
+    clear_journal(journal)
+    assert journals(data, "run") == []
+    assert [j.entries for j in journals(data, "void")] == [("INV-1",)]
+    (data.journals / "run-bad.json").write_text("{", encoding="utf-8")
+    with pytest.raises(InputError, match=r"run-bad.json: journal of an interrupted run"):
+        journals(data, "run")
 
 
 def test_a_missing_call_index_is_rebuilt(tmp_path: Path) -> None:
@@ -172,5 +201,5 @@ def test_a_spill_folder_left_by_a_killed_rerate_is_an_orphan(tmp_path: Path) -> 
     spill = tmp_path / ".spill-k1ll3d"
     spill.mkdir()
     (spill / "rated-0000.parquet").write_bytes(b"rows of a slice")
-    assert remove_orphans(data, set(), set()) == [".spill-k1ll3d"]
+    assert remove_orphans(data, set(), set(), []) == [".spill-k1ll3d"]
     assert not spill.exists()

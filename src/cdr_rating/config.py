@@ -189,6 +189,22 @@ class BillingSettings(Section):
         return _check_zone(value)
 
 
+class LedgerSettings(Section):
+    """``[ledger]``: the nightly run's rotated ledger backups."""
+
+    # Backups kept (the newest); 0: the nightly run makes none.
+    backups: int = Field(default=7, ge=0, le=1000)
+    # Where they are kept; default: ``backups/`` in the data directory.
+    backup_dir: Path | None = None
+
+    def resolved(self, base: Path) -> LedgerSettings:
+        if self.backup_dir is None:
+            return self
+        return self.model_copy(
+            update={"backup_dir": (base / self.backup_dir.expanduser()).resolve()}
+        )
+
+
 class Settings(BaseSettings):
     """The whole configuration. Build it with :func:`load_settings`."""
 
@@ -199,6 +215,7 @@ class Settings(BaseSettings):
     paths: PathsSettings = Field(default_factory=PathsSettings)
     input: InputSettings = Field(default_factory=InputSettings)
     billing: BillingSettings = Field(default_factory=BillingSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     source: Path = Field(default=Path(CONFIG_FILE), exclude=True)
 
     @classmethod
@@ -252,7 +269,11 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError([_describe(path, error, environ) for error in exc.errors()]) from exc
     base = path.resolve().parent
     return settings.model_copy(
-        update={"paths": settings.paths.resolved(base), "source": path.resolve()}
+        update={
+            "paths": settings.paths.resolved(base),
+            "ledger": settings.ledger.resolved(base),
+            "source": path.resolve(),
+        }
     )
 
 

@@ -10,6 +10,10 @@ The tree::
     ├── InputError          exit 3      a CDR file that is missing or unreadable as a whole
     │   └── StoredFileError exit 3      a file of the data directory that is missing or
     │                                   differs from what the ledger recorded
+    ├── LedgerError         exit 1      (``cdr_rating.ledger``) the ledger cannot be written
+    │   └── LedgerUnavailableError      exit 3: it is missing, empty or unreadable
+    ├── WriteError          exit 1      a file that cannot be written (a full disk, no
+    │                                   permission); also an OSError
     └── LockHeldError       exit 75     another run holds the data directory's lock
 
 Rows that cannot be rated are not errors: they become reject rows with a reason code.
@@ -76,6 +80,25 @@ class InputError(CdrRatingError):
 class StoredFileError(InputError):
     """A file of the data directory is missing, or its content differs from the sha256
     (or the totals) the ledger recorded when it was written."""
+
+
+class WriteError(CdrRatingError, OSError):
+    """A file could not be written: a full disk, no permission, a read-only mount.
+
+    Also an ``OSError``, so that code that turns a failed output (``--out``) into a
+    usage error still does; anywhere else it is one line naming the file, exit 1.
+    """
+
+    def __init__(self, path: object, cause: OSError) -> None:
+        reason = cause.strerror or str(cause)
+        super().__init__(cause.errno, reason, str(path))
+        self.message = (
+            f"{path}: cannot write it: {reason}; free space (or fix permissions) and run "
+            "again: nothing half-written is kept"
+        )
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class LockHeldError(CdrRatingError):

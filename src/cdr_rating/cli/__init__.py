@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "rerate_command",
         "Re-rate a period's stored calls and show, per account, what changes.",
     ),
+    "ledger": ("cdr_rating.cli.ledger", "ledger_app", "Back up, restore and check the ledger."),
 }
 
 

@@ -32,6 +32,7 @@ from cdr_rating.billing.period import SHOWN, Bill, PeriodBill, bill_period
 from cdr_rating.config import Settings
 from cdr_rating.errors import ConfigError, StoredFileError
 from cdr_rating.faults import checkpoint
+from cdr_rating.jobs.books import open_ledger
 from cdr_rating.jobs.month import MonthSlices, StoredMonth, month_slices
 from cdr_rating.jobs.setup import BillingSetup, billing_setup, issuer, now, today_in
 from cdr_rating.jobs.verify import check_file_totals, checksums_of, damaged, missing
@@ -112,7 +113,7 @@ def preview(
             "who can be invoiced"
         )
     data = DataDir(settings.paths.data_dir)
-    with Ledger.snapshot(data.ledger) as ledger:
+    with open_ledger(settings, private=True) as ledger:
         month = StoredMonth.of(ledger, data, period)
     calls = month.rated_calls().select(CALL_COLUMNS).filter(pl.col("account") == account)
     billed = bill_period(calls.collect(), setup.rules, setup.plan, only=[account])

@@ -10,11 +10,11 @@ from cdr_rating.billing.period import bill_period
 from cdr_rating.config import Settings
 from cdr_rating.errors import UsageError
 from cdr_rating.explain import explain_stored
+from cdr_rating.jobs.books import existing_ledger
 from cdr_rating.jobs.close import CALL_COLUMNS
 from cdr_rating.jobs.month import StoredMonth
 from cdr_rating.jobs.rerate import price_again, stored_call
 from cdr_rating.jobs.setup import billing_setup
-from cdr_rating.ledger import Ledger
 from cdr_rating.store import DataDir
 
 
@@ -24,9 +24,7 @@ def explain_stored_call(
     """The explanation of ``call_id`` stored for ``period``, with what its account's
     invoice bills for it (after allowances) and how ``sheets`` price it now."""
     data = DataDir(settings.paths.data_dir)
-    if not data.ledger.is_file():
-        raise UsageError(f"{data.ledger}: no ledger yet; nothing has been stored (run first)")
-    with Ledger.snapshot(data.ledger) as ledger:
+    with existing_ledger(settings) as ledger:
         stored = stored_call(ledger, data, period, call_id)
         month = StoredMonth.of(ledger, data, period)
     if stored.is_empty():

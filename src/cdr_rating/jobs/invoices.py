@@ -1,13 +1,29 @@
 """Invoices and notes as the commands show and change them: the ledger, the store's
-PDFs and the run lock together."""
+PDFs and the run lock together.
+
+Voiding, under the run lock:
+
+1. write a journal naming the invoice (``cdr_rating.store.journal``);
+2. mark it void in the ledger (one transaction);
+3. render its HTML and PDF again, now with the VOID banner, and record them;
+4. remove the journal.
+
+Killed before step 2 commits, nothing is void and the next writer (``run``, ``rerate
+--apply``, ``invoice void``) drops the journal; after it, the next writer finishes
+steps 3 and 4 (:func:`finish_voids`), so a void invoice never keeps the PDF of a final
+one.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 from cdr_rating.config import Settings
-from cdr_rating.errors import UsageError
+from cdr_rating.errors import CdrRatingError
+from cdr_rating.faults import checkpoint
+from cdr_rating.jobs.books import existing_ledger, open_ledger
 from cdr_rating.jobs.close import render_missing
 from cdr_rating.jobs.setup import now
 from cdr_rating.jobs.verify import damaged
@@ -19,17 +35,14 @@ from cdr_rating.ledger.invoices import (
     list_invoices,
     void_invoice,
 )
-from cdr_rating.store import DataDir, RunLock, file_sha256
+from cdr_rating.store import DataDir, RunLock, clear_journal, file_sha256, journals, write_journal
+
+log = logging.getLogger(__name__)
 
 
 def read_ledger(settings: Settings) -> Ledger:
     """A private snapshot of the ledger, for commands that only read it."""
-    data = DataDir(settings.paths.data_dir)
-    if not data.ledger.is_file():
-        raise UsageError(
-            f"{data.ledger}: no ledger yet; run cdr-rating run first (key 'paths.data_dir')"
-        )
-    return Ledger.snapshot(data.ledger)
+    return existing_ledger(settings)
 
 
 def invoices(
@@ -70,9 +83,38 @@ def stored_pdf(settings: Settings, record: InvoiceRecord) -> Path | None:
 
 
 def void(settings: Settings, number: str, reason: str) -> InvoiceRecord:
-    """Void a final invoice or note (under the run lock) and render it again."""
+    """Void a final invoice or note (under the run lock) and render it again (see the
+    module docstring)."""
     data = DataDir(settings.paths.data_dir)
-    with RunLock(data.root), Ledger.open(data.ledger) as ledger:
-        record = void_invoice(ledger, number, reason, now())
+    with RunLock(data.root), open_ledger(settings) as ledger:
+        finish_voids(settings, ledger)
+        invoice_id = find_invoice(ledger, number).invoice_id
+        journal = write_journal(data, "void", str(invoice_id), [number])
+        checkpoint("void-journal-written")
+        try:
+            record = void_invoice(ledger, number, reason, now())
+        except CdrRatingError:
+            clear_journal(journal)  # refused: nothing to finish
+            raise
+        checkpoint("void-committed")
         render_missing(settings, ledger, numbers=[number], workers=1)
+        checkpoint("void-rendered")
+        clear_journal(journal)
     return record
+
+
+def finish_voids(settings: Settings, ledger: Ledger) -> list[str]:
+    """Finish the voids an interrupted ``invoice void`` left (its journal says which):
+    render the voided invoices again; return their numbers. The caller holds the run
+    lock."""
+    finished = []
+    for journal in journals(DataDir(settings.paths.data_dir), "void"):
+        voided = [
+            number for number in journal.entries if find_invoice(ledger, number).status == "void"
+        ]
+        if voided:
+            render_missing(settings, ledger, numbers=voided, workers=1)
+            log.warning("finished voiding %s, interrupted before its PDF", ", ".join(voided))
+        finished += voided
+        clear_journal(journal)
+    return finished

@@ -2,7 +2,8 @@
 
 One run, under the data directory's lock:
 
-1. remove orphans that a killed run left (files the ledger does not list);
+1. remove the orphans of interrupted writers: the files named in their journals that
+   the ledger did not commit (``cdr_rating.store.journal``), and temporary files;
 2. load the plan (sheets, accounts) and list the inbox: a file whose content (sha256)
    is already in the ledger is skipped, also under another name;
 3. rate the new files together (``cdr_rating.pipeline.rate_lazy``);
@@ -10,13 +11,17 @@ One run, under the data directory's lock:
    billing timezone); a rated call whose ``call_id`` is already stored for its period
    becomes a ``duplicate`` reject, one in a closed period a ``closed_period`` reject
    (unless ``allow_closed``);
-5. write each input file's rows per period as Parquet, named after the file's sha256,
-   then the manifest, then record everything in the ledger in one transaction.
+5. name the files it is about to write in its journal (flushed), write each input
+   file's rows per period as Parquet, named after the file's sha256, then the manifest,
+   then record everything in the ledger in one transaction;
+6. close the period if asked, back up the ledger (``[ledger] backups``) and remove the
+   journal.
 
-A run killed anywhere before the ledger commit leaves only orphans, and the next run
-does the same work again with the same result. With ``period`` only the new files that
-have a call in that period are ingested (whole: their calls of other periods go to
-those periods); the other new files wait in the inbox for a run without ``period``.
+A run killed anywhere before the ledger commit leaves only orphans that its journal
+names, and the next run does the same work again with the same result. With ``period``
+only the new files that have a call in that period are ingested (whole: their calls of
+other periods go to those periods); the other new files wait in the inbox for a run
+without ``period``.
 """
 
 from __future__ import annotations
@@ -42,7 +47,9 @@ from cdr_rating.cdrs.raw_lines import attach_raw
 from cdr_rating.config import Settings
 from cdr_rating.errors import InputError, UsageError
 from cdr_rating.faults import checkpoint
+from cdr_rating.jobs.books import open_ledger, rotate_backups
 from cdr_rating.jobs.close import CloseReport, close_period
+from cdr_rating.jobs.invoices import finish_voids
 from cdr_rating.jobs.setup import LoadedPlan, file_reference, input_options, load_plan, setup_from
 from cdr_rating.jobs.verify import (
     checksums_of,
@@ -65,15 +72,19 @@ from cdr_rating.store import (
     KINDS,
     RERATE_FIELDS,
     DataDir,
+    Journal,
     Kind,
     Piece,
     RunLock,
     call_hash,
     call_index_hits,
+    clear_journal,
     file_sha256,
     files_sha256,
+    journals,
     remove_orphans,
     sync_directories,
+    write_journal,
     write_json,
     write_piece,
 )
@@ -147,6 +158,7 @@ class RunReport:
     timings: dict[str, float] = field(default_factory=dict)
     cpu_timings: dict[str, float] = field(default_factory=dict)
     manifest: Path | None = None
+    backup: Path | None = None
 
     def reconciles(self) -> bool:
         return self.read == self.rated + self.rejected
@@ -188,6 +200,8 @@ class RunReport:
             lines.append(f"period {self.close} {state}")
         if self.invoices is not None:
             lines += self.invoices.summary_lines()
+        if self.backup is not None:
+            lines.append(f"ledger backed up to {self.backup}")
         if self.dry_run:
             lines.append("dry run: nothing was written")
         return lines
@@ -279,7 +293,7 @@ def run_batch(
         lock.acquire()
     try:
         with stopwatch.step("ledger"):
-            ledger = Ledger.snapshot(data.ledger) if request.dry_run else Ledger.open(data.ledger)
+            ledger = open_ledger(settings, private=request.dry_run)
         with ledger:
             batch = _Batch(settings, request, data, ledger, stopwatch, report, progress)
             try:
@@ -288,6 +302,9 @@ def run_batch(
                 if not request.dry_run:
                     batch.record_failure(exc)
                 raise
+            if not request.dry_run:
+                with stopwatch.step("backup"):
+                    report.backup = rotate_backups(settings, ledger)
     finally:
         lock.release()
     report.timings, report.cpu_timings = dict(stopwatch.timings), dict(stopwatch.cpu)
@@ -320,11 +337,16 @@ class _Batch:
         self.written: list[PartitionFile] = []
         # The sha256 of each file this run wrote, by path in the data directory.
         self.checksums: dict[str, str] = {}
+        # The store files this run's journal names, and the journal once written.
+        self.journaled: list[str] = []
+        self.journal: Journal | None = None
 
     def execute(self) -> None:
         report, step, dry = self.report, self.stopwatch.step, self.request.dry_run
         with step("cleanup"):
             self.remove_orphans()
+            if not dry:
+                finish_voids(self.settings, self.ledger)
         checkpoint("orphans-removed")
         with step("plan"):
             plan, options = self.load_plan()
@@ -369,6 +391,8 @@ class _Batch:
                 )
         with step("manifest"):
             self.write_manifest(status="ok", exit_status=0)
+        if self.journal is not None:
+            clear_journal(self.journal)
 
     def ingest_slice(
         self,
@@ -400,6 +424,10 @@ class _Batch:
             summaries = [StoredPiece.of(piece) for piece in pieces]
         if not self.request.dry_run:
             with step("write"):
+                self.write_journal(
+                    self.data.relative(self.data.partition(p.kind, p.period, p.sha256))
+                    for p in pieces
+                )
                 self.write_partitions(pieces)
             self.written += self.describe_partitions(p for p in summaries if p.kind == "rated")
         return summaries
@@ -407,7 +435,12 @@ class _Batch:
     def remove_orphans(self) -> None:
         recorded = {partition.path for partition in self.ledger.partition_files()}
         dry = self.request.dry_run
-        orphans = remove_orphans(self.data, recorded, self.ledger.run_ids(), dry_run=dry)
+        left = [*journals(self.data, "run"), *journals(self.data, "rerate")]
+        named = [entry for journal in left for entry in journal.entries]
+        orphans = remove_orphans(self.data, recorded, self.ledger.run_ids(), named, dry_run=dry)
+        if not dry:
+            for journal in left:
+                clear_journal(journal)
         self.report.orphans = orphans
         if orphans:
             log.warning(
@@ -630,6 +663,16 @@ class _Batch:
             for p in pieces
         ]
 
+    def write_journal(self, partitions: Iterable[str] = ()) -> None:
+        """Name the files this run is about to write in its journal: its manifest and,
+        added to those of earlier slices, ``partitions`` (relative paths)."""
+        self.journaled += partitions
+        manifest = self.data.relative(self.data.manifest(self.report.run_id))
+        self.journal = write_journal(
+            self.data, "run", self.report.run_id, [manifest, *self.journaled]
+        )
+        checkpoint("journal-written")
+
     def write_partitions(self, pieces: Sequence[Piece]) -> None:
         written: list[Path] = []
         for done, piece in enumerate(pieces, start=1):
@@ -676,6 +719,8 @@ class _Batch:
         )
 
     def write_manifest(self, status: str, exit_status: int, error: str | None = None) -> None:
+        if self.journal is None:
+            self.write_journal()
         report = self.report
         report.finished = _now()
         report.timings, report.cpu_timings = dict(self.stopwatch.timings), dict(self.stopwatch.cpu)
@@ -693,21 +738,26 @@ class _Batch:
         write_json(manifest, report.manifest)
 
     def record_failure(self, exc: Exception) -> None:
-        """Leave a trace of a failed run: its manifest and a ``failed`` row in the ledger.
+        """Leave a trace of a failed run: a ``failed`` row in the ledger and its manifest.
 
-        Files it may have written are orphans, removed by the next run.
+        The ledger first, and each on its own: when the disk is full the manifest may
+        not be written, and the ledger must still not say the run was ok. Files the run
+        may have written are named in its journal; the next run removes them.
         """
         exit_status = int(getattr(exc, "exit_code", 1))
         error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         try:
-            self.write_manifest("failed", exit_status, error)
             if self.report.run_id in self.ledger.run_ids():
                 # Ingested and committed; what failed came after (closing the period).
                 self.ledger.mark_run_failed(self.report.run_id, exit_status, error)
             else:
                 self.ledger.record_run(self.run_record("failed", exit_status, error))
         except Exception as secondary:  # the original error matters more
-            log.warning("could not record the failed run: %s", secondary)
+            log.warning("could not record the failed run in the ledger: %s", secondary)
+        try:
+            self.write_manifest("failed", exit_status, error)
+        except Exception as secondary:
+            log.warning("could not write the failed run's manifest: %s", secondary)
 
 
 def move_stored_and_closed(

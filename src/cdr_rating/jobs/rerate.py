@@ -19,9 +19,12 @@ written unless ``apply_rerate`` is called, which, in order:
    the tax effect, and records the re-rating with the sheets before and after;
 4. removes the old files from the store and the spill folder, and renders the notes.
 
-Killed before step 3 commits, nothing has changed (new files and the spill folder are
-orphans that the next run removes); after it, old files are orphans with their audit
-copies kept, and notes without PDFs are rendered by the next apply or close. Applying
+Before step 2 the apply names in its journal the files it may write and those it
+replaces (``cdr_rating.store.journal``), and removes the journal at the end. Killed
+before step 3 commits, nothing has changed (the new files, which the journal names, and
+the spill folder are orphans that the next run removes); after it, the old files are
+(their audit copies are kept), and notes without PDFs are rendered by the next apply or
+close. Applying
 the same correction twice finds no difference and issues nothing.
 """
 
@@ -50,14 +53,15 @@ from cdr_rating.billing.rerate import (
     retryable,
 )
 from cdr_rating.config import Settings
-from cdr_rating.errors import UsageError
 from cdr_rating.faults import checkpoint
+from cdr_rating.jobs.books import existing_ledger
 from cdr_rating.jobs.close import (
     CALL_COLUMNS,
     accounts_by_bucket,
     check_templates,
     render_missing,
 )
+from cdr_rating.jobs.invoices import finish_voids
 from cdr_rating.jobs.month import (
     StoredMonth,
     in_bucket,
@@ -83,18 +87,22 @@ from cdr_rating.permissions import make_directories
 from cdr_rating.rating.engine import rate_outcome, rated_columns, reject_columns
 from cdr_rating.rejects import with_messages
 from cdr_rating.store import (
+    KINDS,
     MONEY,
     RATED,
     REJECTS,
     DataDir,
+    Journal,
     Kind,
     Piece,
     RunLock,
     as_rejects,
+    clear_journal,
     conform,
     scan_stored,
     sync_directories,
     write_frame,
+    write_journal,
     write_json,
     write_piece,
 )
@@ -241,14 +249,13 @@ def rerate(
     """``cdr-rating rerate``: a preview on a snapshot of the ledger, or, with
     ``apply_reason``, the re-rating applied under the run lock."""
     data = DataDir(settings.paths.data_dir)
-    if not data.ledger.is_file():
-        raise UsageError(f"{data.ledger}: no ledger yet; nothing has been rated (run first)")
     if apply_reason is None:
-        with Ledger.snapshot(data.ledger) as ledger:
+        with existing_ledger(settings) as ledger:
             return rerate_period(
                 settings, ledger, period, account=account, sheets_dir=sheets_dir
             ), None
-    with RunLock(data.root), Ledger.open(data.ledger) as ledger:
+    with RunLock(data.root), existing_ledger(settings, private=False) as ledger:
+        finish_voids(settings, ledger)
         return rerate_and_apply(
             settings, ledger, period, apply_reason, account=account, sheets_dir=sheets_dir
         )
@@ -306,6 +313,7 @@ def apply_rerate(
         return report
     data = DataDir(settings.paths.data_dir)
     month = StoredMonth.of(ledger, data, result.period)
+    journal = _write_journal(month, result, report.rerate_id)
     replaced, written, old_files = _write_new_files(month, result, spill, report.rerate_id)
     sync_directories(written)
     issued = today or dt.date.today()
@@ -337,7 +345,27 @@ def apply_rerate(
             data.index_of(data.root / old.path).unlink(missing_ok=True)
     report.files_replaced = len(replaced)
     render_missing(settings, ledger, result.period)
+    clear_journal(journal)
     return report
+
+
+def _write_journal(month: StoredMonth, result: RerateResult, rerate_id: str) -> Journal:
+    """Name the store files the apply may write and those it replaces, before writing:
+    whichever of them the ledger has not committed when the apply is interrupted, the
+    next run removes (the new ones before the commit, the old ones after it)."""
+    touched = {p.sha256 for p in (*month.rated, *month.rejects) if p.path in result.touched}
+    old = [p.path for p in (*month.rated, *month.rejects) if p.sha256 in touched]
+    new = [
+        _new_file(kind, result.period, sha256, rerate_id)
+        for sha256 in sorted(touched)
+        for kind in KINDS
+    ]
+    return write_journal(month.data, "rerate", rerate_id, [*new, *old])
+
+
+def _new_file(kind: Kind, period: str, sha256: str, rerate_id: str) -> str:
+    """The store file (relative path) that replaces ``kind``'s file of one input."""
+    return f"{kind}/period={period}/{sha256[:16]}-{rerate_id}.parquet"
 
 
 def _write_new_files(
@@ -379,7 +407,7 @@ def _write_new_files(
             if old is None and frame.is_empty():
                 continue
             new = PartitionFile(
-                f"{kind}/period={result.period}/{sha256[:16]}-{rerate_id}.parquet",
+                _new_file(kind, result.period, sha256, rerate_id),
                 sha256,
                 kind,
                 result.period,

@@ -175,15 +175,17 @@ def stale_indexes(
     return found["damaged"], found["unrecorded"], found["missing"]
 
 
-def verify_data_dir(ledger: Ledger, data: DataDir) -> list[str]:
+def verify_data_dir(ledger: Ledger, data: DataDir, *, missing_files: bool = True) -> list[str]:
     """Every file the ledger refers to, checked: one line per problem (a missing file,
     or one whose sha256 differs from the ledger's), each saying what to do. Files with
-    no checksum yet (written before schema 4) are not problems."""
+    no checksum yet (written before schema 4) are not problems. Without
+    ``missing_files``, a missing stored file or document is not reported (``ledger
+    check`` reports those in its own checks); a missing index still is."""
     files = [file for file in recorded_files(ledger) if file.checksum is not None]
     paths = [_path_of(data, file) for file in files]
     problems = []
     for file, path, found in zip(files, paths, files_sha256(paths), strict=True):
-        if found == file.checksum:
+        if found == file.checksum or (found is None and not missing_files and file.kind != "index"):
             continue
         if file.kind == "index":
             problems.append(

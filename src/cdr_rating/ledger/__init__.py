@@ -21,7 +21,7 @@ from dataclasses import astuple, dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from cdr_rating.errors import CdrRatingError
+from cdr_rating.errors import CdrRatingError, ExitCode
 from cdr_rating.faults import checkpoint
 from cdr_rating.ledger.schema import MIGRATIONS, MIGRATIONS_LOGGED_FROM, SCHEMA_VERSION
 from cdr_rating.permissions import FILE_MODE, make_directories
@@ -30,7 +30,14 @@ PARTITION_INSERT = "INSERT INTO partition_files VALUES (?, ?, ?, ?, ?, ?, ?)"
 
 
 class LedgerError(CdrRatingError):
-    """The ledger cannot be opened or is newer than this version of cdr-rating."""
+    """The ledger cannot be opened or written, or is newer than this version of cdr-rating."""
+
+
+class LedgerUnavailableError(LedgerError):
+    """The ledger is missing, empty (holds no schema) or unreadable: exit 3, like any
+    input that cannot be read."""
+
+    exit_code = ExitCode.INPUT
 
 
 @dataclass(frozen=True)
@@ -99,42 +106,72 @@ class PeriodTotal:
 class Ledger:
     """A connection to the ledger; use :meth:`open` (or :meth:`snapshot` for dry runs)."""
 
-    def __init__(self, connection: sqlite3.Connection, temporary: Path | None = None) -> None:
+    def __init__(
+        self, connection: sqlite3.Connection, path: Path, temporary: Path | None = None
+    ) -> None:
         self._connection = connection
+        self._path = path
         self._temporary = temporary
 
     @classmethod
-    def open(cls, path: Path) -> Ledger:
-        """Open (creating and migrating if needed) the ledger at ``path``."""
+    def open(cls, path: Path, *, create: bool = True, shown: Path | None = None) -> Ledger:
+        """Open (and migrate if needed) the ledger at ``path``.
+
+        With ``create`` a missing or empty ledger is created; without, it is a
+        :class:`LedgerUnavailableError`, as is a file SQLite cannot read. Messages name
+        ``shown`` (default ``path``).
+        """
+        shown = shown or path
+        if not create and not path.is_file():
+            raise LedgerUnavailableError(f"{shown}: the ledger is missing")
+        wal = path.with_name(path.name + "-wal")
+        if not create and path.stat().st_size == 0 and not (wal.is_file() and wal.stat().st_size):
+            raise LedgerUnavailableError(f"{shown}: the ledger is empty (0 bytes)")
         make_directories(path.parent)
         created = not path.exists()
         try:
             connection = sqlite3.connect(path, isolation_level=None, timeout=30)
             if created:  # before WAL: SQLite gives its -wal and -shm files the same mode
                 path.chmod(FILE_MODE)
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = FULL")
-            connection.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
-            raise LedgerError(f"{path}: cannot open the ledger: {exc}") from exc
-        ledger = cls(connection)
-        ledger.migrate(path)
+            raise LedgerUnavailableError(f"{shown}: cannot open the ledger: {exc}") from exc
+        ledger = cls(connection, shown)
+        try:
+            try:
+                connection.execute("PRAGMA journal_mode = WAL")
+                connection.execute("PRAGMA synchronous = FULL")
+                connection.execute("PRAGMA foreign_keys = ON")
+                empty = ledger.version == 0
+            except sqlite3.DatabaseError as exc:
+                raise LedgerUnavailableError(f"{shown}: cannot read the ledger: {exc}") from exc
+            if empty and not create:
+                raise LedgerUnavailableError(f"{shown}: the ledger holds no tables")
+            ledger.migrate(shown)
+        except BaseException:
+            connection.close()
+            raise
         return ledger
 
     @classmethod
-    def snapshot(cls, path: Path) -> Ledger:
-        """A private copy of the ledger at ``path`` (empty if there is none).
+    def snapshot(cls, path: Path, *, create: bool = True) -> Ledger:
+        """A private copy of the ledger at ``path`` (with ``create``, empty if there is
+        none; see :meth:`open`).
 
         Dry runs read this copy so that not even SQLite's own files in the data
-        directory change.
+        directory change. The copy is removed on :meth:`close`, or at once if it cannot
+        be opened.
         """
         temporary = Path(tempfile.mkdtemp(prefix="cdr-rating-ledger-"))
-        copy = temporary / path.name
-        for suffix in ("", "-wal"):
-            source = path.with_name(path.name + suffix)
-            if source.is_file():
-                shutil.copyfile(source, copy.with_name(copy.name + suffix))
-        ledger = cls.open(copy)
+        try:
+            copy = temporary / path.name
+            for suffix in ("", "-wal"):
+                source = path.with_name(path.name + suffix)
+                if source.is_file():
+                    shutil.copyfile(source, copy.with_name(copy.name + suffix))
+            ledger = cls.open(copy, create=create, shown=path)
+        except BaseException:
+            shutil.rmtree(temporary, ignore_errors=True)
+            raise
         ledger._temporary = temporary
         return ledger
 
@@ -152,13 +189,20 @@ class Ledger:
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``; ``ROLLBACK`` on any exception."""
-        self._connection.execute("BEGIN IMMEDIATE")
         try:
-            yield self._connection
-        except BaseException:
-            self._connection.execute("ROLLBACK")
-            raise
-        self._connection.execute("COMMIT")
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._connection
+            except BaseException:
+                if self._connection.in_transaction:
+                    self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
+        except sqlite3.OperationalError as exc:  # a full disk, a read-only file
+            raise LedgerError(
+                f"{self._path}: cannot write the ledger: {exc}; nothing of this step was "
+                "recorded (free space or fix permissions, then run again)"
+            ) from exc
 
     @property
     def version(self) -> int:
@@ -294,6 +338,23 @@ class Ledger:
                     (close, run.finished_at, run.run_id),
                 )
             checkpoint("ledger-in-transaction")
+
+    def backup_to(self, target: Path) -> None:
+        """Copy the ledger to the new file ``target`` with SQLite's online backup, which
+        gives a consistent copy whatever else reads the ledger meanwhile."""
+        destination = sqlite3.connect(target)
+        try:
+            self._connection.backup(destination)
+        except sqlite3.Error as exc:
+            raise LedgerError(f"{target}: cannot back up the ledger there: {exc}") from exc
+        finally:
+            destination.close()
+
+    def integrity_problems(self) -> list[str]:
+        """What ``PRAGMA integrity_check`` finds wrong with the database file (nothing:
+        an empty list)."""
+        rows = [str(row[0]) for row in self._connection.execute("PRAGMA integrity_check")]
+        return [] if rows == ["ok"] else rows
 
     def migrations(self) -> list[tuple[int, str]]:
         """``(version, applied_at)`` of each migration logged (from version 3 on)."""

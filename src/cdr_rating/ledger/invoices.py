@@ -330,6 +330,43 @@ def appendix_files(ledger: Ledger) -> set[str]:
     return {row[0] for row in rows}
 
 
+def document_files(ledger: Ledger) -> list[tuple[str, str]]:
+    """``(number, path)`` of every PDF and HTML file the ledger says it issued."""
+    rows = ledger._connection.execute(
+        "SELECT number, pdf, html FROM invoices WHERE number IS NOT NULL ORDER BY number"
+    )
+    return [(number, path) for number, *paths in rows for path in paths if path is not None]
+
+
+def numbering_gaps(ledger: Ledger) -> list[str]:
+    """Per number series (``INV-2026``), the numbers its sequence handed out that no
+    invoice or note carries, and the numbers beyond the sequence: a series is gap-free
+    when this is empty."""
+    connection = ledger._connection
+    problems = []
+    for name, last in connection.execute("SELECT name, last_value FROM sequences ORDER BY name"):
+        numbers = {
+            row[0]
+            for row in connection.execute(
+                "SELECT number FROM invoices WHERE number LIKE ? ESCAPE '\\'",
+                (name.replace("_", "\\_").replace("%", "\\%") + "-%",),
+            )
+        }
+        expected = {f"{name}-{value:06d}" for value in range(1, int(last) + 1)}
+        missing, extra = sorted(expected - numbers), sorted(numbers - expected)
+        if missing:
+            problems.append(
+                f"series {name}: {len(missing)} numbers issued but not in the ledger "
+                f"(first {missing[0]})"
+            )
+        if extra:
+            problems.append(
+                f"series {name}: {len(extra)} numbers beyond its sequence ({last}) "
+                f"(first {extra[0]})"
+            )
+    return problems
+
+
 __all__ = [
     "Draft",
     "InvoiceNotFoundError",
@@ -337,12 +374,14 @@ __all__ = [
     "InvoiceStateError",
     "Rendering",
     "appendix_files",
+    "document_files",
     "final_accounts",
     "finalise_drafts",
     "find_invoice",
     "invoice_lines",
     "list_invoices",
     "next_number",
+    "numbering_gaps",
     "record_rendering",
     "save_drafts",
     "void_invoice",

@@ -17,11 +17,16 @@ rendering unless ``SOURCE_DATE_EPOCH`` is set, and costs about 0.1 s more per in
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import gc
 import mimetypes
 import multiprocessing
 import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -40,11 +45,15 @@ from weasyprint.urls import (  # type: ignore[import-untyped]
 
 from cdr_rating.billing.document import InvoiceDocument
 from cdr_rating.errors import RenderError
+from cdr_rating.faults import checkpoint
 from cdr_rating.render.html import STYLESHEET, describe, render_template
 from cdr_rating.store import sync_directories, write_bytes
 
 Job = tuple[InvoiceDocument, Path]
 
+# prctl(2): the signal a process receives when its parent dies.
+PR_SET_PDEATHSIG = 1
+PARENT_POLL_S = 0.5
 MAX_CHUNKSIZE = 32  # invoices per task: enough to hide the pickling, small enough to balance
 FAILURES_SHOWN = 5
 
@@ -169,16 +178,41 @@ def write_pdf(
         raise RenderError(f"{describe(document)}: cannot write {path}: {error}") from error
 
 
-def _start_worker(root: Path) -> None:
-    """Pool initializer: template, stylesheet and fonts loaded before the first job.
+def _start_worker(root: Path, parent: int) -> None:
+    """Pool initializer: the worker dies with its parent; template, stylesheet and fonts
+    are loaded before the first job.
 
     They live as long as the worker, so they are frozen out of garbage collection, and
     automatic collection is off: :func:`_render_in_worker` collects after each invoice,
     when its garbage is all there is to scan.
     """
+    _exit_with_parent(parent)
     _renderer(root)
     gc.freeze()
     gc.disable()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Make this worker end when ``parent`` (the process that started the pool) dies.
+
+    A parent killed mid-render (SIGKILL, the OOM killer) cannot shut its pool down, and
+    orphaned workers would go on writing invoice files nobody will record, then wait
+    for work forever. On Linux the kernel sends the worker SIGKILL when its parent
+    dies (``PR_SET_PDEATHSIG``); everywhere, a thread checks the parent's pid twice a
+    second, which also covers a parent that died before the request took effect.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)  # no cleanup: the parent that would record our work is gone
 
 
 def _render_job(job: Job, root: Path) -> str | None:
@@ -189,6 +223,7 @@ def _render_job(job: Job, root: Path) -> str | None:
     """
     document, path = job
     name = describe(document)
+    checkpoint("pdf-rendering")
     try:
         write_pdf(document, path, root, sync_directory=False)
     except RenderError as error:
@@ -214,7 +249,7 @@ def _render_in_pool(jobs: Sequence[Job], root: Path, workers: int) -> list[str |
     # child would inherit their locks in whatever state they were in.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=(root,)
+        workers, mp_context=context, initializer=_start_worker, initargs=(root, os.getpid())
     ) as pool:
         render = functools.partial(_render_in_worker, root=root)
         return list(pool.map(render, jobs, chunksize=_chunksize(len(jobs), workers)))

@@ -2,9 +2,10 @@
 the run lock. Only this package knows where files live and what columns they keep.
 
 Every file is written beside its final name under a hidden temporary name, flushed to
-disk and renamed into place (``files``). The ledger is the source of truth: a Parquet
-file it does not list is an orphan of a killed run, removed by the next run before it
-does anything else (``layout.remove_orphans``).
+disk and renamed into place (``files``). The ledger is the source of truth; a writer
+names the files it is about to create in a journal first (``journal``), and the next run
+removes those of them the ledger did not commit, and nothing else
+(``layout.remove_orphans``).
 """
 
 from cdr_rating.store.calls import (
@@ -33,6 +34,7 @@ from cdr_rating.store.files import (
     write_partition,
 )
 from cdr_rating.store.index import call_hash, call_index_hits, write_call_index
+from cdr_rating.store.journal import Journal, clear_journal, journals, write_journal
 from cdr_rating.store.layout import (
     INDEX_SCHEME,
     KINDS,
@@ -55,6 +57,7 @@ __all__ = [
     "RERATE_FIELDS",
     "SPILL_PREFIX",
     "DataDir",
+    "Journal",
     "Kind",
     "Piece",
     "RunLock",
@@ -63,9 +66,11 @@ __all__ = [
     "as_rejects",
     "call_hash",
     "call_index_hits",
+    "clear_journal",
     "conform",
     "file_sha256",
     "files_sha256",
+    "journals",
     "remove_orphans",
     "scan_rated",
     "scan_rejects",
@@ -75,6 +80,7 @@ __all__ = [
     "write_bytes",
     "write_call_index",
     "write_frame",
+    "write_journal",
     "write_json",
     "write_partition",
     "write_piece",

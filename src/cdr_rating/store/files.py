@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from cdr_rating.errors import InputError, UsageError
+from cdr_rating.errors import InputError, UsageError, WriteError
 from cdr_rating.faults import checkpoint
 from cdr_rating.permissions import FILE_MODE, make_directories
 
@@ -36,12 +36,18 @@ def fsync_directory(path: Path) -> None:
 
 
 def write_atomically(
-    path: Path, write: Callable[[Path], None], *, sync_directory: bool = True
+    path: Path,
+    write: Callable[[Path], None],
+    *,
+    sync_directory: bool = True,
+    point: str = "temporary-written",
 ) -> None:
     """Call ``write`` on a temporary file beside ``path``, flush it, then rename it over.
 
     ``sync_directory=False`` leaves flushing the rename to the caller (see
-    :func:`sync_directories`), which then does it once for many files.
+    :func:`sync_directories`), which then does it once for many files. ``point`` names
+    the kill point between flushing and renaming (journals have their own, so that
+    they do not shift the numbering of the store's writes in the crash tests).
     """
     make_directories(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}{TEMPORARY_SUFFIX}")
@@ -50,10 +56,14 @@ def write_atomically(
         temporary.chmod(FILE_MODE)
         with temporary.open("rb+") as handle:
             os.fsync(handle.fileno())
-        checkpoint("temporary-written")
+        checkpoint(point)
         os.replace(temporary, path)
         if sync_directory:
             fsync_directory(path.parent)
+    except WriteError:
+        raise
+    except OSError as exc:
+        raise WriteError(path, exc) from exc
     finally:
         temporary.unlink(missing_ok=True)
 
@@ -89,13 +99,15 @@ def write_partition(frame: pl.DataFrame, path: Path, *, sync_directory: bool = T
     )
 
 
-def write_bytes(path: Path, data: bytes, *, sync_directory: bool = True) -> None:
+def write_bytes(
+    path: Path, data: bytes, *, sync_directory: bool = True, point: str = "temporary-written"
+) -> None:
     """``data`` to ``path``, atomically."""
 
     def write(target: Path) -> None:
         target.write_bytes(data)
 
-    write_atomically(path, write, sync_directory=sync_directory)
+    write_atomically(path, write, sync_directory=sync_directory, point=point)
 
 
 def write_json(data: Any, path: Path) -> None:

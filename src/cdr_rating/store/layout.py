@@ -14,16 +14,22 @@ Layout of ``data_dir`` (default ``var/``)::
                                                   replaced
     .spill-<random>/                              a month stage at work: the month bucketed
                                                   by account, a re-rating's new rows
+    journal/<kind>-<name>.json                    what an interrupted writer was about to
+                                                  do (``store.journal``)
+    backups/ledger-<UTC time>-<random>.sqlite     the nightly run's ledger backups (default
+                                                  place, ``[ledger] backup_dir``)
     ledger.sqlite                                 the ledger (``cdr_rating.ledger``)
     run.lock                                      the run lock (pid and start of its holder)
 
-The ledger is the source of truth: a Parquet file it does not list is an orphan of a
-killed run, removed by the next run before it does anything else.
+The ledger is the source of truth. A stored file is removed only when the journal of the
+interrupted writer that created it names it and the ledger has not committed it, never
+merely because the ledger does not list it.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -37,6 +43,8 @@ from cdr_rating.store.lock import LOCK_FILE
 Kind = Literal["rated", "rejects"]
 KINDS: tuple[Kind, ...] = ("rated", "rejects")
 LEDGER_FILE = "ledger.sqlite"
+# Folders whose files only exist beside a ledger that recorded them.
+STORED_FOLDERS = ("rated", "rejects", "manifests", "invoices", "rerates", "audit", "backups")
 # Private folders of a month stage at work (a month bucketed by account, a re-rating's
 # new rows), removed when it ends; one left by a killed process is an orphan.
 SPILL_PREFIX = ".spill-"
@@ -60,6 +68,15 @@ class DataDir:
         return self.root / LOCK_FILE
 
     @property
+    def journals(self) -> Path:
+        return self.root / "journal"
+
+    @property
+    def backups(self) -> Path:
+        """Where the nightly run keeps ledger backups unless ``[ledger] backup_dir`` says."""
+        return self.root / "backups"
+
+    @property
     def manifests(self) -> Path:
         return self.root / "manifests"
 
@@ -79,6 +96,17 @@ class DataDir:
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
+    def first_stored_file(self) -> Path | None:
+        """A file that only runs recorded in a ledger write (a store file, manifest,
+        invoice, re-rating or backup), if there is one: proof that a ledger existed."""
+        found = (
+            path
+            for folder in STORED_FOLDERS
+            for path in (self.root / folder).rglob("*")
+            if path.is_file() and not path.name.startswith(".")
+        )
+        return next(found, None)
+
     def stored_partitions(self) -> list[Path]:
         """Every rated and rejects Parquet file on disk (recorded or not)."""
         found: list[Path] = []
@@ -89,39 +117,48 @@ class DataDir:
 
 
 def remove_orphans(
-    data: DataDir, partitions: set[str], runs: set[str], *, dry_run: bool = False
+    data: DataDir,
+    partitions: set[str],
+    runs: set[str],
+    journaled: Iterable[str],
+    *,
+    dry_run: bool = False,
 ) -> list[str]:
-    """Remove what a killed run left behind; return the paths (relative to the root).
+    """Remove what an interrupted writer left behind; return the paths (relative to the
+    root).
 
-    Orphans: hidden temporary files, rated and rejects files the ledger does not list
-    (``partitions``, relative paths), their call index files and indexes of older
-    schemes, and manifests of runs the ledger does not know (``runs``). With
+    Orphans: hidden temporary files, spill folders and indexes of older schemes (none of
+    them ever committed), and the files ``journaled`` by interrupted writers (see
+    ``store.journal``) that the ledger has not committed: rated and rejects files it does
+    not list (``partitions``, relative paths) with their call index files, and manifests
+    of runs it does not know (``runs``). A file no journal names is never removed. With
     ``dry_run`` nothing is removed, only listed.
     """
     orphans: list[Path] = []
-    for folder in ("rated", "rejects", "index", "manifests"):
+    for folder in ("rated", "rejects", "index", "manifests", "invoices", "journal", "backups"):
         if (data.root / folder).is_dir():
             orphans += (
                 path
                 for path in (data.root / folder).rglob(f".*{TEMPORARY_SUFFIX}")
                 if path.is_file()
             )
-    orphans += (path for path in data.stored_partitions() if data.relative(path) not in partitions)
     if data.root.is_dir():
         orphans += (path for path in data.root.glob(f"{SPILL_PREFIX}*") if path.is_dir())
     index_root = data.root / "index"
     if index_root.is_dir():
         orphans += (path for path in index_root.iterdir() if path.name != INDEX_SCHEME)
-        if (index_root / INDEX_SCHEME).is_dir():
-            orphans += (
-                path
-                for path in (index_root / INDEX_SCHEME).glob("*/*.parquet")
-                if f"rated/{path.relative_to(index_root / INDEX_SCHEME).as_posix()}"
-                not in partitions
-            )
-    if data.manifests.is_dir():
-        orphans += (path for path in data.manifests.glob("*.json") if path.stem not in runs)
-    removed = sorted(set(orphans))
+    for entry in journaled:
+        if ".." in Path(entry).parts or Path(entry).is_absolute():
+            continue  # never outside the data directory, whatever a journal says
+        path = data.root / entry
+        kind = entry.partition("/")[0]
+        if kind in KINDS and entry not in partitions:
+            orphans.append(path)
+            if kind == "rated":
+                orphans.append(data.index_of(path))
+        elif kind == "manifests" and path.parent == data.manifests and path.stem not in runs:
+            orphans.append(path)
+    removed = sorted({path for path in orphans if path.exists()})
     if not dry_run:
         for path in removed:
             if path.is_dir():
