@@ -24,6 +24,7 @@ from cdr_rating.faults import checkpoint
 from cdr_rating.jobs.verify import verify_data_dir
 from cdr_rating.ledger import Ledger, LedgerUnavailableError
 from cdr_rating.ledger.invoices import document_files, numbering_gaps
+from cdr_rating.permissions import make_directories
 from cdr_rating.store import DataDir, RunLock, write_atomically
 from cdr_rating.store.files import fsync_directory
 
@@ -90,7 +91,7 @@ def write_backup(ledger: Ledger, folder: Path) -> Path:
     under a temporary name, flushed and renamed: a backup under its final name is whole."""
     target = folder / backup_name()
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        make_directories(folder)
         write_atomically(target, ledger.backup_to, point="backup-temporary-written")
     except OSError as exc:
         raise InputError(f"{target}: cannot write the backup: {exc.strerror}") from exc
@@ -133,7 +134,7 @@ def restore(settings: Settings, backup_file: Path) -> list[str]:
     data = DataDir(settings.paths.data_dir)
     if not backup_file.is_file():
         raise InputError(f"{backup_file}: backup not found")
-    data.root.mkdir(parents=True, exist_ok=True)
+    make_directories(data.root)
     with RunLock(data.root):
         copy = data.root / f".{data.ledger.name}.restore.tmp"
         try:
