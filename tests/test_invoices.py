@@ -349,3 +349,41 @@ def test_invoice_out_into_a_missing_folder_exits_2(
         f"cdr-rating: error: {out}: cannot write it: No such file or directory; give --out a "
         "writable path\n"
     )
+
+
+def test_a_close_removes_only_the_appendix_files_a_close_journaled(tmp_path: Path) -> None:
+    """An appendix file no invoice refers to is removed only when a close named it in
+    its journal: one the ledger does not know may belong to invoices issued since the
+    backup the ledger was restored from."""
+    config = make_billing_workspace(tmp_path)
+    run_here(config, period=PERIOD, close=True)
+    data_dir = config.parent / "var"
+    folder = data_dir / "invoices" / PERIOD
+    (issued,) = folder.glob("calls-*.parquet")
+    unknown = folder / "calls-20990101T000000Z-abcdef-0000.parquet"
+    unknown.write_bytes(issued.read_bytes())
+    journaled = folder / "calls-20990101T000000Z-fedcba-0000.parquet"
+    journaled.write_bytes(issued.read_bytes())
+    outside = tmp_path / "calls-outside.parquet"
+    outside.write_bytes(b"not the books'")
+    (data_dir / "journal").mkdir(exist_ok=True)
+    (data_dir / "journal" / "close-killed.json").write_text(
+        json.dumps(
+            {
+                "kind": "close",
+                "entries": [
+                    f"invoices/{PERIOD}/{journaled.name}",
+                    f"invoices/{PERIOD}/../../../{outside.name}",
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+
+    run_here(config, period=PERIOD, close=True)
+
+    assert sorted(path.name for path in folder.glob("calls-*.parquet")) == sorted(
+        [issued.name, unknown.name]
+    )
+    assert outside.read_bytes() == b"not the books'"
+    assert list((data_dir / "journal").iterdir()) == []

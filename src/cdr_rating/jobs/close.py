@@ -55,10 +55,13 @@ from cdr_rating.rating.engine import RATED_COLUMNS
 from cdr_rating.store import (
     DataDir,
     account_bucket,
+    clear_journal,
     file_sha256,
     files_sha256,
+    journals,
     write_bytes,
     write_frame,
+    write_journal,
 )
 
 # The columns of a stored rated call that billing reads: all the engine's but the
@@ -178,7 +181,7 @@ def close_period(
     )
     checkpoint("finalised")
     report.rendered = render_missing(settings, ledger, period, workers=workers)
-    remove_unreferenced(ledger, data, data.root / "invoices" / period)
+    remove_unreferenced(ledger, data)
     return report
 
 
@@ -202,6 +205,13 @@ def draft_invoices(
     folder = month.data.root / "invoices" / month.period
     drafts: list[Draft] = []
     buckets = month.slices(slice_calls)
+    # Named before any is written: if the close is killed, the next one removes exactly
+    # these when no invoice refers to them (remove_unreferenced).
+    appendices = [
+        month.data.relative(output_path(folder, _appendix_name(stamp, bucket)))
+        for bucket in range(buckets)
+    ]
+    write_journal(month.data, "close", stamp, appendices)
     with month_slices(month, buckets=buckets) as slices:
         for bucket, accounts_here in accounts_by_bucket(accounts, buckets).items():
             if accounts_here:
@@ -224,7 +234,7 @@ def _draft_slice(
     calls = billed_calls(slices, bucket)
     billed = bill_period(calls, setup.rules, setup.plan, only=accounts)
     del calls
-    snapshot = _write_appendix(billed, output_path(folder, f"calls-{stamp}-{bucket:04d}.parquet"))
+    snapshot = _write_appendix(billed, output_path(folder, _appendix_name(stamp, bucket)))
     data = slices.month.data
     checksum = None if snapshot is None else file_sha256(snapshot)
     return [
@@ -426,11 +436,23 @@ def _with_calls(
     return dataclasses.replace(document, calls=call_rows(frame, timezone, decimals))
 
 
-def remove_unreferenced(ledger: Ledger, data: DataDir, folder: Path) -> None:
-    """Remove appendix files no invoice refers to (left by drafts or a killed close)."""
-    if not folder.is_dir():
-        return
+def _appendix_name(stamp: str, bucket: int) -> str:
+    """The file of one slice's itemised calls, in the period's invoice folder."""
+    return f"calls-{stamp}-{bucket:04d}.parquet"
+
+
+def remove_unreferenced(ledger: Ledger, data: DataDir) -> None:
+    """Remove the appendix files that closes journaled (this one, and any killed
+    before it) and that no invoice refers to, then their journals.
+
+    Only journaled files: an appendix the ledger does not know may belong to invoices
+    issued since the backup a ledger was restored from, and is kept."""
     used = appendix_files(ledger)
-    for path in folder.glob("calls-*.parquet"):
-        if data.relative(path) not in used:
-            path.unlink(missing_ok=True)
+    for journal in journals(data, "close"):
+        for name in journal.entries:
+            parts = Path(name).parts
+            # Never anything but an appendix of the invoice folders, whatever it says.
+            appendix = len(parts) == 3 and parts[0] == "invoices" and ".." not in parts
+            if appendix and parts[2].startswith("calls-") and name not in used:
+                (data.root / name).unlink(missing_ok=True)
+        clear_journal(journal)

@@ -1,11 +1,12 @@
 """Journals: what an interrupted writer was about to do, written before it does it.
 
-A writer under the run lock (the nightly run, applying a re-rating, voiding an
-invoice) first writes a journal, ``journal/<kind>-<name>.json``, naming the store files
-it is about to create or replace (or the invoice it is about to void), flushed to disk
-before the first of them. It removes the journal once its ledger commit and the work
-after it are done. A journal still there is proof that its writer was interrupted: the
-next one undoes or finishes exactly what the journal names, and nothing else.
+A writer under the run lock (the nightly run, closing a period, applying a re-rating,
+voiding an invoice) first writes a journal, ``journal/<kind>-<name>.json``, naming the
+store files it is about to create or replace (or the invoice it is about to void),
+flushed to disk before the first of them. It removes the journal once its ledger commit
+and the work after it are done. A journal still there is proof that its writer was
+interrupted: the next one undoes or finishes exactly what the journal names, and
+nothing else.
 
 A stored file is never removed merely because the ledger does not list it: a ledger
 restored from an older backup does not list the files written since, and those are the
@@ -24,9 +25,9 @@ from cdr_rating.errors import InputError
 from cdr_rating.store.files import fsync_directory, write_bytes
 from cdr_rating.store.layout import DataDir
 
-# run and rerate journals name store files (relative paths); a void journal names the
-# invoice being voided.
-JournalKind = Literal["run", "rerate", "void"]
+# run, close and rerate journals name store files (relative paths); a void journal
+# names the invoice being voided.
+JournalKind = Literal["run", "close", "rerate", "void"]
 
 
 @dataclass(frozen=True)
