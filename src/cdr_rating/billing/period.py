@@ -382,14 +382,13 @@ def sorted_groups(frame: pl.DataFrame, keys: Sequence[str], **aggs: pl.Expr) -> 
 
 def _usage_summary(calls: pl.DataFrame) -> pl.DataFrame:
     """One line per account and tax rate: usage after allowances."""
-    return (
-        calls.select("account", "tax_rate", "billable_s", "charge", "billed")
-        .filter(SHOWN)
-        .group_by("account", "tax_rate")
-        .agg(calls=pl.len(), seconds=pl.col("billable_s").sum(), amount=pl.col("billed").sum())
-        .sort("account", "tax_rate")
-        .with_columns(description=pl.lit("Usage after allowances"), detail=pl.lit(""))
-    )
+    return sorted_groups(
+        calls.select("account", "tax_rate", "billable_s", "charge", "billed").filter(SHOWN),
+        ("account", "tax_rate"),
+        calls=pl.len(),
+        seconds=pl.col("billable_s").sum(),
+        amount=pl.col("billed").sum(),
+    ).with_columns(description=pl.lit("Usage after allowances"), detail=pl.lit(""))
 
 
 def _allowance_use(calls: pl.DataFrame) -> pl.DataFrame:
@@ -535,7 +534,7 @@ def tax_amount(base: Decimal, rate: Decimal, decimals: int) -> Decimal:
 def _billed_by_tax_rate(calls: pl.DataFrame) -> dict[str, dict[Decimal | None, Decimal]]:
     """Per account and tax rate, what its calls bill after allowances: the sum of its
     usage and allowance lines, summed in Polars rather than line by line."""
-    sums = calls.group_by("account", "tax_rate").agg(pl.col("billed").sum())
+    sums = sorted_groups(calls, ("account", "tax_rate"), billed=pl.col("billed").sum())
     found: dict[str, dict[Decimal | None, Decimal]] = {}
     for account, rate, amount in sums.iter_rows():
         found.setdefault(account, {})[_tax(rate)] = Decimal(amount)
