@@ -102,6 +102,25 @@ def run_cli(
     )
 
 
+def cli_in_process(monkeypatch: Any, *args: str | Path) -> int:
+    """Run ``cdr-rating ARGS`` in this process (the same entry point); the exit code."""
+    from cdr_rating.cli import main  # only the tests that run it pay
+
+    monkeypatch.setattr(sys, "argv", ["cdr-rating", *map(str, args)])
+    try:
+        main()
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    return 0
+
+
+def killed_run(config: Path, data_dir: Path, kill_at: str) -> int:
+    """``cdr-rating run`` killed at the checkpoint ``kill_at``: its exit code."""
+    process = start_cli(config, data_dir=data_dir, CDR_RATING_TEST_KILL_AT=kill_at)
+    process.communicate(timeout=120)
+    return int(process.returncode)
+
+
 def start_cli(config: Path, *args: str, data_dir: Path | None = None, **extra: str) -> Any:
     return subprocess.Popen(
         cli_command(config, *args),

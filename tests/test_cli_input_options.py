@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from cdr_rating.cli import main
 from cdrformats import FIXTURES, FLAT_SHEET
+from nightly import cli_in_process as cli
 from sheetfactory import write_sheet
-
-
-def cli(monkeypatch: pytest.MonkeyPatch, *args: str | Path) -> int:
-    """Run ``cdr-rating ARGS`` in this process; the exit code."""
-    monkeypatch.setattr(sys, "argv", ["cdr-rating", *map(str, args)])
-    try:
-        main()
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    return 0
 
 
 @pytest.fixture

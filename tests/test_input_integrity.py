@@ -4,7 +4,6 @@ and durations, deep TOML, corrupt, unreadable and misnamed inputs (issue 13, cas
 
 from __future__ import annotations
 
-import sys
 import tracemalloc
 from pathlib import Path
 
@@ -14,23 +13,13 @@ import pytest
 from cdr_rating.cdrs import delimited, inputs
 from cdr_rating.cdrs.canonical import empty_raw_frame
 from cdr_rating.cdrs.delimited import read_fields
-from cdr_rating.cli import main
 from cdrformats import FLAT_SHEET
+from nightly import cli_in_process as cli
 from nightly import corrupt_parquet, make_workspace, run_here, sample_rows, write_cdrs
 from sheetfactory import write_sheet
 
 HEADER = "call_id,account,caller,callee,start,duration"
 CALL = "c{},ACME,100,004930123456,2026-10-01T09:00:00Z,60"
-
-
-def cli(monkeypatch: pytest.MonkeyPatch, *args: str | Path) -> int:
-    """Run ``cdr-rating ARGS`` in this process; the exit code."""
-    monkeypatch.setattr(sys, "argv", ["cdr-rating", *map(str, args)])
-    try:
-        main()
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    return 0
 
 
 @pytest.fixture

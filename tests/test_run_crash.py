@@ -20,6 +20,7 @@ import pytest
 
 from nightly import (
     assert_no_partial_files,
+    killed_run,
     make_workspace,
     run_here,
     start_cli,
@@ -54,12 +55,6 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     config = make_workspace(folder)
     run_here(config, folder / "reference")
     return config, store_state(folder / "reference")
-
-
-def killed_run(config: Path, data_dir: Path, kill_at: str) -> int:
-    process = start_cli(config, data_dir=data_dir, CDR_RATING_TEST_KILL_AT=kill_at)
-    process.communicate(timeout=120)
-    return int(process.returncode)
 
 
 def test_every_kill_point_recovers_to_the_same_store(

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from nightly import make_workspace, run_cli, run_here, start_cli, store_state
+from nightly import killed_run, make_workspace, run_cli, run_here, store_state
 
 KILL_POINTS = [
     "journal-temporary-written#1",
@@ -30,19 +30,13 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     return config, store_state(folder / "reference")
 
 
-def _killed(config: Path, data_dir: Path, point: str) -> int:
-    process = start_cli(config, data_dir=data_dir, CDR_RATING_TEST_KILL_AT=point)
-    process.communicate(timeout=120)
-    return int(process.returncode)
-
-
 def test_every_journal_kill_point_recovers_to_the_same_store(
     workspace: tuple[Path, dict[str, Any]], tmp_path: Path
 ) -> None:
     config, reference = workspace
     dirs = {point: tmp_path / point.replace("#", "-") for point in KILL_POINTS}
     with ThreadPoolExecutor(3) as pool:
-        codes = list(pool.map(lambda p: _killed(config, dirs[p], p), dirs))
+        codes = list(pool.map(lambda p: killed_run(config, dirs[p], p), dirs))
     assert codes == [-signal.SIGKILL] * len(dirs)
     (journal,) = (dirs["journal-written#1"] / "journal").glob("run-*.json")
     named = json.loads(journal.read_text(encoding="utf-8"))["entries"]
